@@ -1,0 +1,41 @@
+# The two commands a new user runs: `make book` and `make test`.
+# Each creates .venv (from python3) and installs what it needs, pinned in pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: book test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[book,test]'
+	touch $(STAMP)
+
+# ---- the book: Jupyter Book 1.x, warnings are errors, execution cached in _build/ -------
+# BOOK is the book's folder (the tests build temporary copies with `make book BOOK=...`).
+BOOK ?= .
+JB := $(VENV)/bin/jupyter-book
+JB_FLAGS := --warningiserror --keep-going
+MATHJAX := node_modules/mathjax/es5/tex-chtml.js
+
+# MathJax 3 from the npm registry, pinned in package-lock.json; the book's local extension
+# (book/_ext/offline_book.py) copies it into the built HTML so math renders offline.
+$(MATHJAX): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make book needs npm (Debian: apt-get install npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+book: $(STAMP) $(MATHJAX)
+	$(JB) build $(JB_FLAGS) $(BOOK)
+	@echo "The book is at $(abspath $(BOOK))/_build/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf _build

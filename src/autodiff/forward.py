@@ -1,0 +1,84 @@
+"""Forward mode, and full Jacobians built either way.
+
+`jvp` pushes a tangent forward alongside the values: one pass gives J v, a column's worth
+of the Jacobian. `vjp` records the tape and pulls a cotangent back: one pass gives uᵀ J, a
+row's worth. For f: R^d -> R, the gradient is one row, so reverse mode needs 1 pass and
+forward mode d -- the asymmetry chapter 1 measures.
+"""
+import numpy as np
+
+from . import autograd
+from .grad_mode import _forward_ad, no_grad
+from .tensor import Tensor
+
+
+def _leaves(primals, requires_grad):
+    out = []
+    for i, p in enumerate(primals):
+        data = p.data if isinstance(p, Tensor) else np.asarray(p)
+        if data.dtype.kind != "f":
+            raise TypeError(f"primal {i} has dtype {data.dtype}; expected floating point")
+        out.append(Tensor._make(data, requires_grad))
+    return out
+
+
+@_forward_ad
+def jvp(f, primals, tangents):
+    """(f(*primals), J v): the Jacobian of f at `primals` times `tangents`, in one forward
+    pass. Nothing is recorded on the tape."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    inputs = _leaves(primals, False)
+    for i, (x, t) in enumerate(zip(inputs, tangents)):
+        t = np.asarray(t.data if isinstance(t, Tensor) else t, dtype=x.dtype)
+        if t.shape != x.shape:
+            raise ValueError(f"jvp: tangent {i} has shape {t.shape}, but its primal has "
+                             f"shape {x.shape}")
+        x._tangent = t
+    with no_grad():
+        out = f(*inputs)
+    tangent = out._tangent if out._tangent is not None else np.zeros_like(out.data)
+    return out.detach(), Tensor._make(tangent, False)
+
+
+def vjp(f, *primals):
+    """(f(*primals), vjp_fn), where vjp_fn(u) returns uᵀ J for each primal: one backward
+    pass per call. The tape is kept, so vjp_fn can be called many times."""
+    inputs = _leaves(primals, True)
+    out = f(*inputs)
+
+    def vjp_fn(cotangent):
+        return autograd.grad(out, inputs, cotangent, retain_graph=True, allow_unused=True)
+
+    return out.detach(), vjp_fn
+
+
+def jacrev(f):
+    """J = df/dx built row by row: one vjp per output element."""
+    def jacobian(x):
+        out, pull = vjp(f, x)
+        rows = []
+        for k in range(out.data.size):
+            basis = np.zeros(out.data.size, dtype=out.dtype)
+            basis[k] = 1
+            g, = pull(basis.reshape(out.shape))
+            rows.append(np.zeros(x.shape, out.dtype) if g is None else g.data)
+        return Tensor._make(np.stack(rows).reshape(out.shape + np.shape(x)), False)
+    return jacobian
+
+
+def jacfwd(f):
+    """J = df/dx built column by column: one jvp per input element."""
+    def jacobian(x):
+        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        columns, out = [], None
+        for j in range(data.size):
+            basis = np.zeros(data.size, dtype=data.dtype)
+            basis[j] = 1
+            out, col = jvp(f, (data,), (basis.reshape(data.shape),))
+            columns.append(col.data.reshape(-1))
+        if out is None:
+            raise ValueError("jacfwd: the input has no elements")
+        return Tensor._make(np.stack(columns, axis=-1).reshape(out.shape + data.shape), False)
+    return jacobian

@@ -1,0 +1,66 @@
+"""Helpers a backward rule can call on a numpy array or on a Tensor alike.
+
+An ordinary backward pass hands rules numpy arrays; `create_graph=True` hands them Tensors so
+the backward is recorded too. Operators (`+ * @`, `.T`, `.mT`, `.reshape`, indexing) mean the
+same on both; the few things they spell differently are here, each written once. (In the
+array case a value may also be a 0-d numpy scalar, so the test is "not a Tensor".)
+"""
+import numpy as np
+
+from ..tensor import Tensor
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`: the backward of numpy broadcasting.
+
+    Forward may have stretched an input along new leading axes or along its size-1 axes;
+    every element it was copied to sent back a gradient, and they add up.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = len(grad.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return sum_keepdim(grad, axes).reshape(shape)
+
+
+def sum_keepdim(x, axis):
+    if not isinstance(x, Tensor):
+        return x.sum(axis=axis, keepdims=True)
+    return x.sum(dim=axis, keepdim=True)
+
+
+def expand(x, shape):
+    """Broadcast `x` to `shape` (the backward of a sum)."""
+    if not isinstance(x, Tensor):
+        return np.broadcast_to(x, shape)
+    return x.expand(shape)
+
+
+def permute(x, axes):
+    if not isinstance(x, Tensor):
+        return x.transpose(axes)
+    return x.permute(axes)
+
+
+def exp(x):
+    return x.exp() if isinstance(x, Tensor) else np.exp(x)
+
+
+def log(x):
+    return x.log() if isinstance(x, Tensor) else np.log(x)
+
+
+def scatter(grad, index, shape):
+    """A zero array of `shape` with `grad` added at `index` (repeats add up): the backward
+    of indexing."""
+    if isinstance(grad, Tensor):
+        from .shape import Scatter
+        return Scatter.apply(grad, index, shape)
+    return scatter_array(grad, index, shape)
+
+
+def scatter_array(grad, index, shape):
+    out = np.zeros(shape, dtype=grad.dtype)
+    np.add.at(out, index, grad)
+    return out

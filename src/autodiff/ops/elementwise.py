@@ -1,0 +1,320 @@
+"""Elementwise ops. Each: forward, the backward rule (the local derivative times the incoming
+gradient, summed back to the input's shape), and the forward-mode rule (the same derivative
+times the incoming tangent).
+
+Rules read the inputs and outputs they need from `ctx.saved_tensors`, never from values
+computed on the side, so that under create_graph the rule stays differentiable. Derivatives
+that are piecewise constant (masks, signs) are saved as plain arrays: their own derivative is 0.
+"""
+import numpy as np
+
+from ..function import Function
+from .arraylike import log, unbroadcast
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = np.shape(a), np.shape(b)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        return ta + tb
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = np.shape(a), np.shape(b)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        return ta - tb
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.shapes = np.shape(a), np.shape(b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g * b, ctx.shapes[0]) if need_a else None,
+                unbroadcast(g * a, ctx.shapes[1]) if need_b else None)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        return ta * b + a * tb
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.shapes = np.shape(a), np.shape(b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g / b, ctx.shapes[0]) if need_a else None,
+                unbroadcast(-g * a / (b * b), ctx.shapes[1]) if need_b else None)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        return ta / b - a * tb / (b * b)
+
+
+class Pow(Function):
+    """a ** b. With a constant exponent only d/da = b a^(b-1) is needed; d/db = a^b log a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        ctx.shapes = np.shape(a), np.shape(b)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g * b * a ** (b - 1), ctx.shapes[0]) if need_a else None,
+                unbroadcast(g * out * log(a), ctx.shapes[1]) if need_b else None)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b, out = ctx.saved_tensors
+        tangent = ta * b * a ** (b - 1)
+        if np.any(tb):
+            tangent = tangent + tb * out * np.log(a)
+        return tangent
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+    @staticmethod
+    def jvp(ctx, t):
+        return -t
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, = ctx.saved_tensors
+        return g * out
+
+    @staticmethod
+    def jvp(ctx, t):
+        out, = ctx.saved_tensors
+        return t * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, = ctx.saved_tensors
+        return g / a
+
+    @staticmethod
+    def jvp(ctx, t):
+        a, = ctx.saved_tensors
+        return t / a
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, = ctx.saved_tensors
+        return g * (1 - out * out)
+
+    @staticmethod
+    def jvp(ctx, t):
+        out, = ctx.saved_tensors
+        return t * (1 - out * out)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        # exp of a negative number only: no overflow for large |a|
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, = ctx.saved_tensors
+        return g * out * (1 - out)
+
+    @staticmethod
+    def jvp(ctx, t):
+        out, = ctx.saved_tensors
+        return t * out * (1 - out)
+
+
+class Relu(Function):
+    """Saves its output, not its input: out > 0 exactly where the input was, and the next
+    layer's matmul saves the same array, so the tape holds it once."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, = ctx.saved_tensors
+        return g * (out > 0)
+
+    @staticmethod
+    def jvp(ctx, t):
+        out, = ctx.saved_tensors
+        return t * (out > 0)
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, = ctx.saved_tensors
+        return g / (2 * out)
+
+    @staticmethod
+    def jvp(ctx, t):
+        out, = ctx.saved_tensors
+        return t / (2 * out)
+
+
+class Abs(Function):
+    """d|a|/da = sign(a); at 0 we take 0, as PyTorch does."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(np.sign(a))
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        sign, = ctx.saved_tensors
+        return g * sign
+
+    @staticmethod
+    def jvp(ctx, t):
+        sign, = ctx.saved_tensors
+        return t * sign
+
+
+class Clamp(Function):
+    """Gradient 1 inside [min, max] (bounds included, as PyTorch), 0 where clipped."""
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        if lo is None and hi is None:
+            raise ValueError("clamp needs at least one of min and max")
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        ctx.save_for_backward(inside)
+        return np.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        inside, = ctx.saved_tensors
+        return g * inside, None, None
+
+    @staticmethod
+    def jvp(ctx, t, _lo, _hi):
+        inside, = ctx.saved_tensors
+        return t * inside
+
+
+class Where(Function):
+    """where(cond, a, b): the gradient goes to whichever input was chosen, element by element."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        cond = np.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
+        ctx.shapes = np.shape(a), np.shape(b)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        cond, = ctx.saved_tensors
+        return (None, unbroadcast(g * cond, ctx.shapes[0]),
+                unbroadcast(g * ~cond, ctx.shapes[1]))
+
+    @staticmethod
+    def jvp(ctx, _tc, ta, tb):
+        cond, = ctx.saved_tensors
+        return np.where(cond, ta, tb)
+
+
+class Cast(Function):
+    """A dtype change; the gradient changes back."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype_in = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        if isinstance(g, np.ndarray):
+            return g.astype(ctx.dtype_in), None
+        return g.to(ctx.dtype_in), None
+
+    @staticmethod
+    def jvp(ctx, t, _):
+        return t

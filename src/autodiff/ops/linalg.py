@@ -1,0 +1,75 @@
+"""Matrix products. For C = A B the backward is dA = dC Bᵀ and dB = Aᵀ dC: the forward
+weights, transposed, carry the gradient back."""
+import numpy as np
+
+from ..function import Function
+from .arraylike import unbroadcast
+
+
+class MatMul(Function):
+    """numpy's matmul: 1-D operands are treated as a row (left) or column (right) vector,
+    and leading batch axes broadcast."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            raise ValueError("matmul needs operands with at least one dimension; use * for "
+                             "scalars")
+        ctx.save_for_backward(a, b)
+        ctx.shapes = a.shape, b.shape
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a_shape, b_shape = ctx.shapes
+        # View vectors as matrices so one pair of formulas covers every case.
+        if len(a_shape) == 1:
+            a = a.reshape((1,) + a_shape)
+            g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if len(b_shape) > 1 else \
+                g.reshape(g.shape + (1,))
+        if len(b_shape) == 1:
+            b = b.reshape(b_shape + (1,))
+            g = g.reshape(g.shape + (1,))
+        need_a, need_b = ctx.needs_input_grad
+        ga = unbroadcast(g @ b.mT, a.shape).reshape(a_shape) if need_a else None
+        gb = unbroadcast(a.mT @ g, b.shape).reshape(b_shape) if need_b else None
+        return ga, gb
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        return ta @ b + a @ tb
+
+
+class Linear(Function):
+    """y = x Wᵀ + b, as one op: the layer every MLP is made of, fused so that the tape holds
+    x and W once and backward is three products."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        if x.shape[-1] != weight.shape[-1] or weight.ndim != 2:
+            raise ValueError(f"linear: input has {x.shape[-1]} features but weight has shape "
+                             f"{weight.shape}; expected weight of shape (out_features, "
+                             f"{x.shape[-1]})")
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1]) if len(g.shape) != 2 else g
+        x2 = x.reshape(-1, x.shape[-1]) if len(x.shape) != 2 else x
+        gx = g @ weight if need_x else None
+        gw = g2.T @ x2 if need_w else None
+        gb = g2.sum(0) if need_b else None
+        return gx, gw, gb
+
+    @staticmethod
+    def jvp(ctx, tx, tw, tb):
+        x, weight = ctx.saved_tensors
+        return tx @ weight.T + x @ np.swapaxes(tw, -1, -2) + tb

@@ -1,0 +1,87 @@
+"""Reductions. Forward collapses axes; backward spreads the gradient back over them."""
+from collections import namedtuple
+
+import numpy as np
+
+from ..function import Function
+from .arraylike import expand
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _axes(dim, ndim):
+    if dim is None:
+        return tuple(range(ndim))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    return tuple(sorted(d % ndim if ndim else d for d in dims))
+
+
+def _spread(ctx, g):
+    """Put back the reduced axes as size 1, then broadcast to the input's shape."""
+    if not ctx.keepdim:
+        g = g.reshape(ctx.kept_shape)
+    return expand(g, ctx.in_shape)
+
+
+def _prepare(ctx, a, dim, keepdim):
+    axes = _axes(dim, a.ndim)
+    ctx.in_shape, ctx.keepdim, ctx.axes = a.shape, keepdim, axes
+    ctx.kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    return axes
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, dim, keepdim):
+        axes = _prepare(ctx, a, dim, keepdim)
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _spread(ctx, g), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _dim, _keepdim):
+        return t.sum(axis=ctx.axes, keepdims=ctx.keepdim)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, dim, keepdim):
+        axes = _prepare(ctx, a, dim, keepdim)
+        ctx.count = int(np.prod([a.shape[i] for i in axes]))
+        if a.dtype.kind != "f":
+            raise TypeError(f"mean needs a floating-point tensor; got dtype {a.dtype}")
+        return a.mean(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _spread(ctx, g / ctx.count), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _dim, _keepdim):
+        return t.mean(axis=ctx.axes, keepdims=ctx.keepdim)
+
+
+class Amax(Function):
+    """The gradient goes to the maximal elements; ties share it equally."""
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim):
+        axes = _prepare(ctx, a, dim, keepdim)
+        if a.size == 0:
+            raise ValueError("max of an empty tensor is undefined")
+        out = a.max(axis=axes, keepdims=True)
+        is_max = a == out
+        ctx.save_for_backward((is_max / is_max.sum(axis=axes, keepdims=True)).astype(a.dtype))
+        return out if keepdim else out.reshape([n for i, n in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        share, = ctx.saved_tensors
+        return _spread(ctx, g) * share, None, None
+
+    @staticmethod
+    def jvp(ctx, t, _dim, _keepdim):
+        share, = ctx.saved_tensors
+        return (t * share).sum(axis=ctx.axes, keepdims=ctx.keepdim)

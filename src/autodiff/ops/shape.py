@@ -1,0 +1,124 @@
+"""Ops that move elements without changing them; backward moves the gradient back."""
+import numpy as np
+
+from ..function import Function
+from .arraylike import permute, scatter, scatter_array, unbroadcast
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        out = a.reshape(shape)
+        ctx.in_shape, ctx.out_shape = a.shape, out.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.in_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _):
+        return t.reshape(ctx.out_shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, axes):
+        if sorted(d % max(a.ndim, 1) for d in axes) != list(range(a.ndim)):
+            raise ValueError(f"permute: {axes} is not an ordering of the {a.ndim} axes")
+        ctx.axes = tuple(d % a.ndim for d in axes)
+        return a.transpose(ctx.axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return permute(g, tuple(np.argsort(ctx.axes))), None
+
+    @staticmethod
+    def jvp(ctx, t, _):
+        return t.transpose(ctx.axes)
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.in_shape = a.shape
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.in_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _):
+        return t
+
+
+class Index(Function):
+    """a[index], for any numpy index. Backward scatters the gradient back; an element picked
+    twice (a[[0, 0]]) gets both gradients."""
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.index, ctx.in_shape = index, a.shape
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        return scatter(g, ctx.index, ctx.in_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _):
+        return t[ctx.index]
+
+
+class Scatter(Function):
+    """The backward of indexing, as an op of its own so create_graph can differentiate it."""
+
+    @staticmethod
+    def forward(ctx, g, index, shape):
+        ctx.index = index
+        return scatter_array(g, index, shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return gg[ctx.index], None, None
+
+    @staticmethod
+    def jvp(ctx, t, _index, _shape):
+        raise NotImplementedError("forward mode through a scatter is not supported")
+
+
+class Cat(Function):
+    """cat(tensors, dim): backward slices the gradient into the pieces that were joined."""
+
+    @staticmethod
+    def forward(ctx, dim, *arrays):
+        ctx.dim = dim
+        ctx.bounds = np.cumsum([0] + [np.shape(a)[dim] for a in arrays])
+        return np.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * (ctx.dim % len(g.shape))
+        return (None,) + tuple(g[lead + (slice(lo, hi),)]
+                               for lo, hi in zip(ctx.bounds[:-1], ctx.bounds[1:]))
+
+    @staticmethod
+    def jvp(ctx, _dim, *tangents):
+        return np.concatenate(tangents, axis=ctx.dim)
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, dim, *arrays):
+        ctx.dim, ctx.count = dim, len(arrays)
+        return np.stack(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * (ctx.dim % len(g.shape))
+        return (None,) + tuple(g[lead + (i,)] for i in range(ctx.count))
+
+    @staticmethod
+    def jvp(ctx, _dim, *tangents):
+        return np.stack(tangents, axis=ctx.dim)

@@ -1,0 +1,173 @@
+"""Make the Jupyter Book 1.x HTML work from disk, offline, with a clean console.
+
+Loaded through ``sphinx: local_extensions`` in ``_config.yml``. It does four things:
+
+1. **MathJax from the build, not a CDN.** At ``build-finished`` it copies MathJax 3
+   (``node_modules/mathjax/es5``, installed by ``npm ci`` from ``package-lock.json``) to
+   ``<outdir>/_static/mathjax``. ``mathjax_path: mathjax/tex-chtml.js`` in ``_config.yml``
+   points there; Sphinx makes that path relative to each page, so it works from ``file://``.
+   MathJax must not live in the source ``_static/``: Jupyter Book 1.x adds a ``<script>``
+   for every ``.js`` file there.
+2. **Each chapter as a notebook.** For every MyST-markdown notebook page it writes the page's
+   source, converted to ``.ipynb`` with MyST-NB's own reader (the notebook the build
+   executes, without outputs), to ``_sources/<page>.ipynb`` and sets ``ipynb_source`` so
+   sphinx-book-theme's download menu offers it. The notebook is validated with nbformat.
+3. **No thebe.** sphinx-thebe is loaded unconditionally by Jupyter Book; it adds an inline
+   ``const THEBE_JS_URL = "https://unpkg.com/..."`` to every page (twice on pages built from
+   a fresh environment: "Identifier 'THEBE_JS_URL' has already been declared") and a
+   ``sphinx-thebe.js``/``.css`` pair, and appends to every page a thebe config naming a
+   Binder repository and a ``kernelName`` script. The book has no thebe buttons, so all of
+   it is dropped.
+4. **Search from disk.** Sphinx's search page fetches every hit's page to show a summary;
+   from ``file://`` Chromium refuses such fetches (CORS), so each hit logged errors. On
+   ``file://`` only, an inline script turns the summaries off (``SHOW_SEARCH_SUMMARY``);
+   served over http(s) they stay on. The hits themselves come from ``searchindex.js``.
+5. The theme-mode console error ("Got invalid theme mode") is fixed in ``_config.yml``
+   (``html_context: default_mode: auto``), not here.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+
+import nbformat
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+MATHJAX_SUBDIR = "mathjax"  # under <outdir>/_static/
+
+# Runs after documentation_options.js (priority 200) and before searchtools.js is used.
+# DOCUMENTATION_OPTIONS is a top-level `const`, so it is not a property of `window`.
+SEARCH_SUMMARY_OFF_ON_FILE = (
+    'if (location.protocol === "file:" && typeof DOCUMENTATION_OPTIONS !== "undefined") '
+    "{ DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false; }"
+)
+
+
+def _mathjax_source(app: Sphinx) -> Path:
+    return (Path(app.srcdir) / app.config.offline_book_mathjax_dir).resolve()
+
+
+def check_mathjax_installed(app: Sphinx) -> None:
+    """Fail early, with the fix, if MathJax has not been installed from npm."""
+    if app.builder.format != "html":
+        return
+    entry = _mathjax_source(app) / "tex-chtml.js"
+    if not entry.is_file():
+        raise ExtensionError(
+            f"MathJax 3 not found at {entry}. Install it with `npm ci` in the book's root "
+            "(package.json pins mathjax@3), or run `make book`, which does."
+        )
+    if app.config.mathjax_path != f"{MATHJAX_SUBDIR}/tex-chtml.js":
+        logger.warning(
+            "[offline_book] mathjax_path is %r; the offline copy lives at %s/tex-chtml.js",
+            app.config.mathjax_path,
+            MATHJAX_SUBDIR,
+        )
+
+
+def _sync_tree(src: Path, dst: Path) -> int:
+    """Copy src into dst, skipping files that are already identical. Returns files copied."""
+    copied = 0
+    for path in src.rglob("*"):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif not (target.is_file() and filecmp.cmp(path, target, shallow=True)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied += 1
+    return copied
+
+
+def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    dst = Path(app.outdir) / "_static" / MATHJAX_SUBDIR
+    copied = _sync_tree(_mathjax_source(app), dst)
+    logger.info("[offline_book] MathJax in %s (%d files updated)", dst, copied)
+
+
+def drop_thebe_assets(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Remove sphinx-thebe's script and style tags from the page."""
+
+    def is_thebe(asset) -> bool:
+        name = getattr(asset, "filename", None) or str(asset)
+        body = getattr(asset, "attributes", {}).get("body", "") or ""
+        return "sphinx-thebe" in name or "THEBE_JS_URL" in body
+
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not is_thebe(asset)]
+
+
+def drop_thebe_config(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Remove the raw <script> nodes sphinx-thebe appends at doctree-resolved."""
+    for node in list(doctree.findall(nodes.raw)):
+        text = node.astext()
+        if "text/x-thebe-config" in text or text.strip().startswith("<script>kernelName"):
+            node.parent.remove(node)
+
+
+def _is_myst_notebook(app: Sphinx, pagename: str) -> Path | None:
+    from myst_nb.core.read import is_myst_markdown_notebook
+
+    if pagename not in app.env.found_docs:
+        return None
+    source = Path(app.env.doc2path(pagename))
+    if source.suffix != ".md":
+        return None
+    if not is_myst_markdown_notebook(source.read_text(encoding="utf8")):
+        return None
+    return source
+
+
+def notebook_for_page(app: Sphinx, source: Path) -> nbformat.NotebookNode:
+    """The page's source as the notebook MyST-NB executes (no outputs)."""
+    from myst_nb.core.read import create_nb_reader
+
+    text = source.read_text(encoding="utf8")
+    reader = create_nb_reader(str(source), app.env.myst_config, app.env.mystnb_config, text)
+    notebook = reader.read(text)
+    notebook.metadata.pop("source_map", None)
+    return notebook
+
+
+def offer_notebook_download(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Write _sources/<page>.ipynb and let the theme's download menu link to it.
+
+    Runs before sphinx-book-theme's ``add_header_buttons`` (priority 501), which adds an
+    ".ipynb" entry whenever ``context["ipynb_source"]`` is set.
+    """
+    if app.builder.format != "html" or not app.config.html_copy_source:
+        return
+    source = _is_myst_notebook(app, pagename)
+    if source is None:
+        return
+    notebook = notebook_for_page(app, source)
+    try:
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as err:
+        logger.warning("[offline_book] %s: converted notebook is invalid: %s", source, err)
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("offline_book_mathjax_dir", "node_modules/mathjax/es5", "html")
+    app.add_js_file(None, body=SEARCH_SUMMARY_OFF_ON_FILE, priority=201)
+    app.connect("builder-inited", check_mathjax_installed)
+    app.connect("build-finished", copy_mathjax)
+    app.connect("html-page-context", drop_thebe_assets)
+    app.connect("doctree-resolved", drop_thebe_config, priority=900)
+    app.connect("html-page-context", offer_notebook_download, priority=500)
+    return {"parallel_read_safe": True, "parallel_write_safe": False}

@@ -1,0 +1,239 @@
+"""The book builds with warnings as errors, fails on wrong math, and publishes only the toc.
+
+The real book is built once per test run (``bookbuild.built_book``); the tests that need a
+book that fails, or one with planted files, build small throwaway copies of its
+configuration with the same ``make book``.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from bookbuild import (
+    HTML,
+    ROOT,
+    build_lock,
+    built_book,
+    chapter_pages,
+    make_book,
+    make_book_copy,
+    myst_notebook,
+    toc_pages,
+)
+
+# Pages Sphinx adds to every build besides the toc's (index.html redirects to the root).
+GENERATED_PAGES = {"index", "search", "genindex"}
+
+
+@pytest.fixture(scope="module")
+def book():
+    return built_book().require_ok()
+
+
+def test_book_builds_with_warnings_as_errors(book):
+    assert "--warningiserror" in book.log and "--keep-going" in book.log, (
+        "`make book` must build with warnings as errors; its command line was not in the log"
+    )
+    assert (HTML / "index.html").is_file()
+    for page in toc_pages():
+        assert (HTML / f"{page}.html").is_file(), f"{page} is in _toc.yml but was not built"
+    assert re.search(r"The book is at .*_build/html/index\.html", book.log), (
+        "`make book` should end by printing where index.html is"
+    )
+
+
+def test_rebuild_with_nothing_changed_reuses_the_cache(book):
+    with build_lock():
+        again = make_book(ROOT)
+    again.require_ok()
+    assert "Executing notebook" not in again.log, (
+        "a rebuild with nothing changed executed a notebook again:\n" + again.tail()
+    )
+    assert again.seconds < 60, f"no-change rebuild took {again.seconds:.1f} s"
+    print(f"cold/first build {book.seconds:.1f} s, no-change rebuild {again.seconds:.1f} s")
+
+
+DERIVATIVE_CELL = """
+import sympy as sp
+
+x = sp.symbols("x")
+derived = {formula}  # the chapter's derivation of d/dx sin(x)
+assert sp.simplify(sp.diff(sp.sin(x), x) - derived) == 0, (
+    f"derived d/dx sin(x) = {{derived}}, SymPy says {{sp.diff(sp.sin(x), x)}}"
+)
+"""
+
+
+@pytest.mark.parametrize(
+    "formula, builds",
+    [("sp.cos(x)", True), ("sp.sin(x)", False)],
+    ids=["right-derivative-builds", "wrong-derivative-fails"],
+)
+def test_a_wrong_derivation_fails_the_build(tmp_path, formula, builds):
+    chapter = myst_notebook(
+        "A derivation",
+        DERIVATIVE_CELL.format(formula=formula),
+        markdown=r"Claim: $\frac{d}{dx}\sin x = \cos x$.",
+    )
+    copy = make_book_copy(tmp_path / "book", chapters={"chapters/derivation.md": chapter})
+    result = make_book(copy)
+    if builds:
+        result.require_ok()
+    else:
+        assert not result.ok, "a chapter whose SymPy check raises must fail the build"
+        assert "AssertionError" in result.log and "derived d/dx sin(x) = sin(x)" in result.log, (
+            "the build failed, but not because of the wrong derivation:\n" + result.tail()
+        )
+
+
+def test_a_warning_fails_the_build(tmp_path):
+    chapter = myst_notebook(
+        "A broken reference", "1 + 1", markdown="See {ref}`a-label-that-does-not-exist`."
+    )
+    copy = make_book_copy(tmp_path / "book", chapters={"chapters/broken_ref.md": chapter})
+    result = make_book(copy)
+    assert not result.ok, "a build with a warning (undefined label) must fail"
+    assert "a-label-that-does-not-exist" in result.log, result.tail()
+
+
+SENTINEL = "UNPUBLISHED-SENTINEL-3f9c1e"
+
+
+def plant_unpublished_files(book_dir: Path) -> list[str]:
+    """Files that must never be published, each containing SENTINEL; returns their paths."""
+    nb = myst_notebook(f"Solution {SENTINEL}", f'ANSWER = "{SENTINEL}"', markdown=SENTINEL)
+    ipynb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(f"# Hidden tests {SENTINEL}"),
+            nbformat.v4.new_code_cell(f'ANSWER = "{SENTINEL}"\nassert ANSWER'),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    files = {
+        "solutions/01_chain_rule.md": nb,
+        "solutions/01_chain_rule.ipynb": nbformat.writes(ipynb),
+        "solutions/README.md": f"# Solutions {SENTINEL}\n",
+        "solutions/hidden_tests.py": f"HIDDEN = '{SENTINEL}'\n",
+        "autograder/README.md": f"# Autograder {SENTINEL}\n",
+        "autograder/grade.py": f"SECRET = '{SENTINEL}'\n",
+        "tests/test_hidden.md": f"# Test {SENTINEL}\n",
+        "tests/test_hidden.py": f"def test(): assert '{SENTINEL}'\n",
+        "src/autodiff_notes.md": f"# Engine notes {SENTINEL}\n",
+        "benchmarks/results.md": f"# Benchmarks {SENTINEL}\n",
+        "README.md": f"# README {SENTINEL}\n",
+        "chapters/99_draft_not_in_toc.md": nb,
+        "stray_page.md": f"# Stray {SENTINEL}\n",
+    }
+    for rel, text in files.items():
+        (book_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (book_dir / rel).write_text(text)
+    return sorted(files)
+
+
+def published_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.name == "objects.inv":  # a text header, then a zlib-compressed inventory
+        header, _, compressed = data.partition(b"zlib.\n")
+        data = header + zlib.decompress(compressed)
+    return data
+
+
+def test_unpublished_files_never_reach_the_html(book, tmp_path):
+    copy = make_book_copy(tmp_path / "book", with_real_chapters=True, reuse_execution_cache=True)
+    planted = plant_unpublished_files(copy)
+    control = "PUBLISHED-CONTROL-8d2b07"  # proves the search below can find planted text
+    with (copy / "intro.md").open("a") as intro:
+        intro.write(f"\n{control}\n")
+    result = make_book(copy)
+    html = result.html
+    found = {
+        marker: sorted(
+            str(path.relative_to(html))
+            for path in html.rglob("*")
+            if path.is_file() and marker.encode() in published_bytes(path)
+        )
+        for marker in (SENTINEL, control)
+    }
+    assert found[SENTINEL] == [], f"text from unpublished files ({planted}) reached: {found[SENTINEL]}"
+    names = {str(p.relative_to(html)) for p in html.rglob("*")}
+    leaked_names = sorted(
+        n for n in names if re.search(r"solutions|autograder|hidden|draft|stray|README", n)
+    )
+    assert leaked_names == [], f"unpublished files were copied into the build: {leaked_names}"
+    result.require_ok()
+    assert {"intro.html", "searchindex.js", "_sources/intro.md"} <= set(found[control]), (
+        f"the control text added to intro.md was found only in {found[control]}"
+    )
+
+
+def searchindex_docnames(html: Path) -> set[str]:
+    text = (html / "searchindex.js").read_text()
+    match = re.search(r'"docnames":\s*(\[[^\]]*\])', text)
+    assert match, "no docnames in searchindex.js"
+    import json
+
+    return set(json.loads(match.group(1)))
+
+
+def test_only_toc_pages_are_published(book):
+    published = {str(p.relative_to(HTML).with_suffix("")) for p in HTML.rglob("*.html")}
+    published = {p for p in published if not p.startswith("_static/")}
+    assert published == set(toc_pages()) | GENERATED_PAGES
+    assert searchindex_docnames(HTML) == set(toc_pages())
+    sources = {str(p.relative_to(HTML / "_sources")) for p in (HTML / "_sources").rglob("*.*")}
+    allowed = {f"{page}.md" for page in toc_pages()} | {f"{p}.ipynb" for p in CHAPTERS}
+    assert sources <= allowed, f"unexpected files in _sources/: {sorted(sources - allowed)}"
+
+
+# Tags that make the browser load something (unlike <a href>, which only links).
+LOADING_TAG = re.compile(
+    r"<(script|link|img|iframe|source|video|audio|embed|object)\b[^>]*?"
+    r"\b(src|href|data)=[\"']?((?:https?:)?//[^\"'\s>]+)",
+    re.IGNORECASE,
+)
+
+
+def test_no_page_loads_anything_from_the_internet(book):
+    online = {
+        f"{page.relative_to(HTML)}: {m.group(3)}"
+        for page in HTML.rglob("*.html")
+        if "_static/mathjax" not in str(page)
+        for m in LOADING_TAG.finditer(page.read_text(errors="replace"))
+    }
+    assert online == set(), f"pages load online resources: {sorted(online)}"
+    assert (HTML / "_static/mathjax/tex-chtml.js").is_file(), "MathJax was not copied"
+    assert not (ROOT / "_static" / "mathjax").exists(), (
+        "MathJax must not live in the source _static/ (Jupyter Book would add a <script> "
+        "for each of its .js files to every page)"
+    )
+
+
+# Every page the toc lists after the root is a chapter, and every chapter is a notebook.
+CHAPTERS = toc_pages()[1:]
+
+
+def test_every_chapter_is_a_myst_notebook():
+    assert CHAPTERS, "_toc.yml lists no chapters"
+    assert chapter_pages() == CHAPTERS, "some chapters are not MyST-markdown notebooks"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_every_chapter_offers_a_valid_notebook_download(book, page):
+    html = (HTML / f"{page}.html").read_text()
+    href = f"{'../' * page.count('/')}_sources/{page}.ipynb"
+    assert f'href="{href}"' in html, f"{page}.html has no download link to {href}"
+    notebook_path = HTML / "_sources" / f"{page}.ipynb"
+    notebook = nbformat.read(notebook_path, as_version=4)
+    nbformat.validate(notebook)  # raises nbformat.ValidationError if invalid
+    assert notebook.metadata.kernelspec.name == "python3"
+    source = (ROOT / f"{page}.md").read_text()
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert len(code_cells) == len(re.findall(r"^```\{code-cell\}", source, re.MULTILINE))
+    assert all(not c.get("outputs") for c in code_cells), "the download is the source, unrun"
+    title = re.search(r"^# (.+)$", source, re.MULTILINE).group(1).strip()
+    assert any(title in c.source for c in notebook.cells if c.cell_type == "markdown")

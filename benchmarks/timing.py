@@ -1,0 +1,87 @@
+"""How the benchmarks time things: interleaved batches, timeit-style.
+
+Each implementation is first calibrated (timeit's autorange: double the number of calls until
+one batch takes at least `min_batch` seconds; this doubles as warm-up). Then, round after
+round, every implementation runs one batch, so slow drift of the machine (another process,
+frequency changes) hits all of them alike; the order is reversed every other round so none
+always runs first. A sample is the batch time divided by its number of calls.
+
+The reported time is the minimum over rounds: noise on a shared machine only ever adds time,
+so the minimum is the best estimate of what the code itself costs (timeit's advice). The
+median is kept too, as a noise indicator. The garbage collector stays on, as it would be in a
+training loop (the engine allocates many small objects; that cost is real).
+"""
+import statistics
+import time
+from dataclasses import dataclass, field
+
+_clock = time.perf_counter
+
+
+def time_batch(fn, number):
+    """Seconds for `number` calls of fn()."""
+    calls = range(number)
+    start = _clock()
+    for _ in calls:
+        fn()
+    return _clock() - start
+
+
+def autorange(fn, min_batch):
+    """The number of calls (1, 2, 5, 10, 20, 50, ...) for which one batch takes at least
+    `min_batch` seconds, as timeit.Timer.autorange."""
+    number = 1
+    while True:
+        for factor in (1, 2, 5):
+            n = number * factor
+            if time_batch(fn, n) >= min_batch:
+                return n
+        number *= 10
+
+
+@dataclass
+class Samples:
+    """Per-call times (seconds) of one implementation, one per round."""
+    number: int
+    times: list = field(default_factory=list)
+
+    @property
+    def best(self):
+        return min(self.times)
+
+    @property
+    def median(self):
+        return statistics.median(self.times)
+
+    @property
+    def spread(self):
+        """(median - min) / min: how noisy the rounds were (None from a single round)."""
+        return self.median / self.best - 1 if len(self.times) > 1 else None
+
+
+def interleaved(fns, rounds, min_batch):
+    """Time each of `fns` (name -> zero-argument callable) in interleaved batches.
+
+    Returns name -> Samples. With a slow fn (one call already longer than min_batch) each
+    batch is a single call, so `rounds` is the number of calls measured.
+    """
+    samples = {name: Samples(autorange(fn, min_batch)) for name, fn in fns.items()}
+    names = list(fns)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            s = samples[name]
+            s.times.append(time_batch(fns[name], s.number) / s.number)
+    return samples
+
+
+def fmt_time(seconds):
+    """A time with a unit that keeps 3 significant digits: 12.3 µs, 9.41 ms, 0.327 s."""
+    for scale, unit in ((1e-6, "µs"), (1e-3, "ms"), (1, "s")):
+        value = seconds / scale
+        if value < 999.5 or unit == "s":
+            return f"{_sig3(value)} {unit}"
+
+
+def _sig3(value):
+    decimals = 0 if value >= 99.95 else 1 if value >= 9.995 else 2
+    return f"{value:.{decimals}f}"

@@ -94,7 +94,7 @@ def print_checkpointing(torch, quick, outcomes):
     print(table(("", "no checkpointing", "checkpointed", "ratio"), rows))
     print("Memory: bytes the tape holds (autodiff.saved_bytes / peak_saved_bytes); "
           "activations leave out\nleaves (parameters, input). Gradients were checked equal "
-          f"with and without checkpointing.\nnoise: {noise(r.plain, r.checkpointed)}")
+          f"with and without checkpointing.\nnoise: {noise(r.plain, r.checkpointed) or '-'}")
 
 
 def _titles():

@@ -12,6 +12,8 @@ wrong engine fails here rather than being timed. Everything runs on one thread.
     --only PARTS   comma-separated subset of: mlp, ops, checkpoint
     --no-torch     leave PyTorch out even when it is installed
     --strict       exit with status 1 if any target is missed
+    --clock CLOCK  cpu (default: process CPU time, robust when other work shares the cores)
+                   or wall
 
 It exits with status 1 when a section fails (a gradient that differs, an engine error).
 """
@@ -31,15 +33,19 @@ machine.pin_threads()  # before numpy or torch load their BLAS
 
 from benchmarks import checkpointing, mlp_step, op_overhead  # noqa: E402
 from benchmarks.report import heading, mib, noise, ratio, status, table  # noqa: E402
+from benchmarks import timing  # noqa: E402
 from benchmarks.timing import fmt_time  # noqa: E402
 
 PARTS = ("mlp", "ops", "checkpoint")
 
 
-def print_machine(torch, quick, torch_absent):
+def print_machine(torch, quick, torch_absent, clock):
     print(heading("Engine benchmarks" + (" (--quick: timings are rough, for a smoke test only)"
                                          if quick else "")))
-    print(table(None, machine.info(torch, torch_absent)))
+    rows = machine.info(torch, torch_absent)
+    rows.append(("clock", "process CPU time (time.process_time)" if clock == "cpu" else
+                 "wall clock (time.perf_counter)"))
+    print(table(None, rows))
 
 
 def print_mlp(torch, quick, outcomes):
@@ -133,6 +139,8 @@ def main(argv=None):
                         help=f"comma-separated subset of {', '.join(PARTS)}")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--clock", choices=sorted(timing.CLOCKS), default="cpu",
+                        help="cpu: process CPU time (default); wall: perf_counter")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
@@ -140,9 +148,11 @@ def main(argv=None):
         parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(PARTS)}")
 
+    timing.use_clock(args.clock)
     start = time.perf_counter()
     torch = None if args.no_torch else machine.import_torch()
-    print_machine(torch, args.quick, "left out (--no-torch)" if args.no_torch else "not installed")
+    print_machine(torch, args.quick, "left out (--no-torch)" if args.no_torch else "not installed",
+                  args.clock)
     outcomes = []
     errors = [e for e in (run_section(part, torch, args.quick, outcomes)
                           for part in PARTS if part in parts) if e]

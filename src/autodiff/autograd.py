@@ -1,7 +1,7 @@
 """The backward traversal: order the tape, then run each node's backward once, in reverse.
 
-    order = topological_order(root)        # every node after all nodes that consume it
-    for node in order:                     # root first
+    order = topological_order(root)        # newest first: each node after its consumers
+    for node in order:
         g = grads.pop(node)                # the sum of what its consumers sent it
         for edge, gi in zip(node.next, node.fn.backward(node, g)):
             grads[edge] = grads[edge] + gi if edge in grads else gi
@@ -10,36 +10,32 @@ That `+` is where a tensor used on several paths gets the sum of their gradients
 `backward()` ends by adding into leaves' `.grad`; `grad()` runs the same loop but captures
 the requested gradients and touches no `.grad`.
 """
+import operator
+
 import numpy as np
 
-from .function import AccumulateGrad
-from .grad_mode import set_grad_enabled, state
+from .grad_mode import state
+from .ops.arraylike import unbroadcast
 
 
 def topological_order(roots):
-    """Nodes reachable from `roots`, each before every node it feeds gradients to.
+    """Nodes reachable from `roots`, each before every node it sends gradients to.
 
-    Iterative depth-first search (a deep network would overflow Python's recursion limit);
-    the reversed post-order is a valid order for the backward pass.
+    A node is always created after the nodes of its inputs, so creation order -- the order
+    of the tape -- is already topological: find what is reachable, then sort it newest first.
+    Leaves' AccumulateGrad nodes (sequence number -1) come last.
     """
-    post, seen = [], set()
-    for root in roots:
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(root.next))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child is not None and child not in seen:
-                    seen.add(child)
-                    stack.append((child, iter(child.next)))
-                    break
-            else:
-                stack.pop()
-                post.append(node)
-    post.reverse()
-    return post
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        for child in stack.pop().next:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return sorted(seen, key=_sequence_number, reverse=True)
+
+
+_sequence_number = operator.attrgetter("seq")
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
@@ -51,7 +47,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
     """Gradients of `outputs` with respect to `inputs`, returned; no `.grad` is touched."""
-    from .tensor import Tensor
     single = isinstance(inputs, Tensor)
     inputs = (inputs,) if single else tuple(inputs)
     capture = {}
@@ -76,7 +71,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _roots(tensors, grads, create_graph):
-    from .tensor import Tensor
     if isinstance(tensors, Tensor):
         tensors, grads = (tensors,), (grads,)
     elif grads is None:
@@ -111,82 +105,101 @@ def _run(roots, retain_graph, create_graph, capture):
     grads = {}
     for node, g in roots:
         grads[node] = grads[node] + g if node in grads else g
-    order = topological_order([node for node, _ in roots])
     found = {}
-    stored = set()  # arrays given to a leaf's .grad in this pass: never hand one out twice
-    prev = state.tensor_backward
-    state.tensor_backward = create_graph
+    stored = set()  # arrays handed to a leaf's .grad in this pass: never hand one out twice
+    previous = state.tensor_backward, state.grad_enabled
+    # Backward rules see Tensors and are recorded only under create_graph.
+    state.tensor_backward = state.grad_enabled = create_graph
     try:
-        with set_grad_enabled(create_graph):
-            for node in order:
-                g = grads.pop(node, None)
-                if g is None:
+        for node in topological_order(list(grads)):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node.hooks is not None or node.retained is not None:
+                g = _tensor_hooks(node, g, create_graph)
+            if capture is not None and node in capture:
+                found[node] = g
+            if node.fn is None:  # a leaf's AccumulateGrad: the end of this path
+                if capture is None:
+                    _accumulate_leaf(node.variable, g, create_graph, stored)
+                continue
+            input_grads = node.fn.backward(node, g)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            if len(input_grads) != len(node.next):
+                raise RuntimeError(f"{node.fn.__name__}.backward returned {len(input_grads)} "
+                                   f"gradients, but forward took {len(node.next)} inputs; "
+                                   f"return one per input (None where none is needed)")
+            for i, (edge, gi) in enumerate(zip(node.next, input_grads)):
+                if edge is None or gi is None:
                     continue
-                if node.hooks:
-                    g = _run_hooks(node.hooks, g, create_graph)
-                if node.retained is not None:
-                    out = node.retained()
-                    if out is not None:
-                        out.grad = _accumulate(out.grad, g, create_graph)
-                if capture is not None and node in capture:
-                    found[node] = g
-                if type(node) is AccumulateGrad:
-                    if capture is None:
-                        leaf = node.variable
-                        if not create_graph:
-                            if id(g) in stored:
-                                g = g.copy()
-                            stored.add(id(g))
-                        leaf.grad = _accumulate(leaf.grad, g, create_graph)
-                    continue
-                _apply_backward(node, g, grads, create_graph)
-                if not retain_graph:
-                    node.release()
+                if type(gi) is not np.ndarray and not create_graph:
+                    gi = np.asarray(gi)
+                if gi.shape != edge.shape or gi.dtype is not edge.dtype:
+                    gi = _conform(node, i, edge, gi, create_graph)
+                if state.anomaly:
+                    _check_finite(node, i, gi)
+                if edge in grads:
+                    grads[edge] = grads[edge] + gi  # the sum over paths
+                else:
+                    grads[edge] = gi
+            if not retain_graph:
+                node.release()
     finally:
-        state.tensor_backward = prev
+        state.tensor_backward, state.grad_enabled = previous
     return found
 
 
-def _apply_backward(node, g, grads, create_graph):
-    input_grads = node.fn.backward(node, g)
-    if type(input_grads) is not tuple:
-        input_grads = (input_grads,)
-    if len(input_grads) != len(node.next):
-        raise RuntimeError(f"{node.fn.__name__}.backward returned {len(input_grads)} "
-                           f"gradients, but forward took {len(node.next)} inputs; return one "
-                           f"per input (None for inputs that need none)")
-    for i, (edge, gi) in enumerate(zip(node.next, input_grads)):
-        if edge is None or gi is None:
-            continue
-        if not hasattr(gi, "shape"):
-            gi = np.asarray(gi)
-        if gi.shape != edge.shape:
+def _conform(node, i, edge, gi, create_graph):
+    """Bring a gradient to its input's shape and dtype.
+
+    An op whose inputs were broadcast returns gradients in the broadcast shape; summing them
+    back (`unbroadcast`) is done here, once for every op -- as PyTorch's engine does. Any
+    other shape is a bug in the op's backward.
+    """
+    if gi.shape != edge.shape:
+        try:
+            broadcastable = np.broadcast_shapes(edge.shape, gi.shape) == gi.shape
+        except ValueError:
+            broadcastable = False
+        if not broadcastable:
             raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of shape "
-                               f"{tuple(gi.shape)} for input {i}, which has shape {edge.shape}")
-        if not create_graph and gi.dtype != edge.dtype:
-            gi = gi.astype(edge.dtype)
-        if state.anomaly:
-            _check_finite(node, i, gi)
-        grads[edge] = grads[edge] + gi if edge in grads else gi
+                               f"{tuple(gi.shape)} for input {i}, which has shape "
+                               f"{edge.shape}; expected that shape, or one it broadcasts to")
+        gi = unbroadcast(gi, edge.shape)
+    return gi if create_graph or gi.dtype == edge.dtype else gi.astype(edge.dtype)
 
 
-def _run_hooks(hooks, g, create_graph):
-    from .tensor import Tensor
-    for hook in list(hooks):
-        result = hook(g if create_graph else Tensor._make(np.asarray(g), False))
-        if result is not None:
-            g = result if create_graph else np.asarray(result.data if isinstance(result, Tensor)
-                                                       else result)
-    return g
-
-
-def _accumulate(existing, g, create_graph):
-    from .tensor import Tensor
+def _accumulate_leaf(leaf, g, create_graph, stored):
     if create_graph:
-        return g if existing is None else existing + g
-    if existing is None:
-        return Tensor._make(np.asarray(g), False)
-    return Tensor._make(np.asarray(existing.data + g), False)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    elif leaf.grad is not None:
+        leaf.grad = Tensor._make(leaf.grad.data + g, False)
+    else:
+        # Keep the array only if no other leaf can see it: it owns its memory (not a view,
+        # not a broadcast) and was not given out already in this pass.
+        if g.base is not None or id(g) in stored:
+            g = np.array(g)
+        stored.add(id(g))
+        leaf.grad = Tensor._make(g, False)
+
+
+def _tensor_hooks(node, g, create_graph):
+    if node.hooks:
+        for hook in list(node.hooks):
+            result = hook(g if create_graph else Tensor._make(np.asarray(g), False))
+            if result is not None:
+                g = result if create_graph else np.asarray(
+                    result.data if isinstance(result, Tensor) else result)
+    if node.retained is not None:
+        out = node.retained()
+        if out is not None:
+            if create_graph:
+                out.grad = g if out.grad is None else out.grad + g
+            else:
+                out.grad = Tensor._make(np.array(g) if out.grad is None else out.grad.data + g,
+                                        False)
+    return g
 
 
 def _check_finite(node, i, g):
@@ -198,7 +211,6 @@ def _check_finite(node, i, g):
 
 
 def _wrap(g):
-    from .tensor import Tensor
     if g is None or isinstance(g, Tensor):
         return g
     return Tensor._make(np.asarray(g), False)

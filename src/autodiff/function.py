@@ -17,6 +17,7 @@ Tensors, so the backward computation is itself recorded and can be differentiate
 which is all a higher-order derivative is. Rules therefore use operators and the helpers in
 `autodiff.ops.arraylike`, which accept both.
 """
+import itertools
 import traceback
 import weakref
 
@@ -25,26 +26,33 @@ import numpy as np
 from . import memory
 from .grad_mode import state
 
+_creation_order = itertools.count()
+Tensor = None  # set by tensor.py once the class exists: the two modules need each other
+
 
 class Node:
     """The context an op's forward and backward share, and the op's place in the graph.
 
     `next` holds, per forward argument, the Node that produced it (or a leaf's
-    `AccumulateGrad`), or None where no gradient flows.
+    `AccumulateGrad`), or None where no gradient flows. Defaults live on the class so that
+    creating a Node -- once per op call -- sets a single attribute.
     """
+
+    next = ()
+    needs_input_grad = ()
+    _saved = ()          # arrays given to save_for_backward
+    _refs = None         # per saved array: (input tensor, its version) | (weakref to the
+                         # output, None) | (None, None) for a constant
+    _keys = None         # its saved buffers, as counted in memory.saved_bytes()
+    hooks = None         # hooks on the output tensor (a non-leaf's register_hook)
+    retained = None      # weakref to the output, if it called retain_grad()
+    shape = None
+    dtype = None
+    trace = None         # where forward created this node, under detect_anomaly
 
     def __init__(self, fn):
         self.fn = fn
-        self.next = ()
-        self.needs_input_grad = ()
-        self._saved = ()          # arrays given to save_for_backward
-        self._refs = None         # per saved array: (tensor | weakref | None, version)
-        self._tracked = False
-        self.hooks = None         # hooks on the output tensor (a non-leaf's register_hook)
-        self.retained = None      # weakref to the output, if it called retain_grad()
-        self.shape = None
-        self.dtype = None
-        self.trace = None         # where forward created this node, under detect_anomaly
+        self.seq = next(_creation_order)  # its place on the tape
 
     @property
     def name(self):
@@ -67,8 +75,7 @@ class Node:
         numpy arrays in an ordinary backward pass; Tensors (with their own history) under
         create_graph, so that backward can itself be differentiated.
         """
-        refs = self._refs
-        if refs is None:  # not recorded on a tape (e.g. forward mode only)
+        if self._refs is None:  # not recorded on a tape (e.g. forward mode only)
             return self._saved
         if self._saved is None:
             raise RuntimeError(
@@ -76,20 +83,19 @@ class Node:
                 f"of {self.name} after they were freed). Saved tensors are freed after "
                 f"backward; pass retain_graph=True to the first backward if you need to "
                 f"backward twice.")
-        for i, (ref, version) in enumerate(refs):
-            if ref is not None and not isinstance(ref, weakref.ref) and ref._version != version:
+        for i, (tensor, version) in enumerate(self._refs):
+            if version is not None and tensor._version != version:
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by "
-                    f"an in-place operation: input {i} of {self.name}, a Tensor of shape "
-                    f"{tuple(ref.shape)}, is at version {ref._version}; expected version "
+                    f"an in-place operation: saved tensor {i} of {self.name}, of shape "
+                    f"{tuple(tensor.shape)}, is at version {tensor._version}; expected version "
                     f"{version}. Do the in-place change (e.g. an optimizer step) after "
                     f"backward, or work on a copy.")
         if not state.tensor_backward:
             return self._saved
-        return tuple(self._as_tensor(a, ref) for a, ref in zip(self._saved, refs))
+        return tuple(self._as_tensor(a, ref) for a, ref in zip(self._saved, self._refs))
 
     def _as_tensor(self, array, ref):
-        from .tensor import Tensor
         tensor = ref[0]
         if tensor is None:  # a constant (a mask, a sign): its derivative is zero
             return array
@@ -101,42 +107,43 @@ class Node:
         return tensor
 
     def _record(self, args, arrays, out):
-        """Resolve saved arrays to the tensors they came from, for version checks and
-        create_graph; start counting their bytes."""
-        refs = []
-        for a in self._saved:
-            ref = (None, 0)
-            for arg, arr in zip(args, arrays):
-                if a is arr and arg is not arr:
-                    ref = (arg, arg._version)
+        """Resolve saved arrays to the tensors they came from (for version checks and
+        create_graph) and count their bytes (`memory.saved_bytes`)."""
+        refs, keys = [], []
+        for saved in self._saved:
+            for arg, array in zip(args, arrays):
+                if saved is array and arg is not array:
+                    refs.append((arg, arg._version))
+                    if type(saved) is np.ndarray:
+                        keys.append(memory.hold(saved, arg.grad_fn is None))
                     break
             else:
-                if a is out.data:
-                    ref = (weakref.ref(out), 0)
-            refs.append(ref)
+                refs.append((weakref.ref(out), None) if saved is out.data else (None, None))
+                if type(saved) is np.ndarray:
+                    keys.append(memory.hold(saved, False))
         self._refs = refs
-        if self._saved:
-            memory.track(self)
-            self._tracked = True
+        self._keys = keys
 
     def release(self):
         """Free saved arrays after backward (unless retain_graph)."""
-        if self._tracked:
-            memory.untrack(self)
-            self._tracked = False
+        if self._keys is not None:
+            memory.untrack(self._keys)
+            self._keys = None
         if self._saved:
             self._saved = None
 
     def __del__(self):
-        if self._tracked and memory is not None:
-            memory.untrack(self)
+        if self._keys is not None and memory is not None:
+            memory.untrack(self._keys)
 
 
 class AccumulateGrad(Node):
     """The node behind a leaf that requires grad: backward ends here, adding into `.grad`."""
 
+    seq = -1  # after every op node: nothing is computed from a leaf's gradient
+
     def __init__(self, variable):
-        super().__init__(None)
+        self.fn = None
         self.variable = variable
         self.shape = variable.shape
         self.dtype = variable.dtype
@@ -164,28 +171,37 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from .tensor import Tensor
         ctx = Node(cls)
-        arrays = [a.data if type(a) is Tensor or isinstance(a, Tensor) else a for a in args]
+        arrays, needs, edges = [], [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                if a.requires_grad:
+                    needs.append(True)
+                    edges.append(a.grad_fn or a._node())
+                    continue
+            else:
+                arrays.append(a)
+            needs.append(False)
+            edges.append(None)
         try:
             out = cls.forward(ctx, *arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(cls, args, e) from e
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        requires = state.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args)
+        requires = state.grad_enabled and True in needs
         result = Tensor._make(out, requires)
         if requires:
             if out.dtype.kind != "f":
                 raise TypeError(f"{cls.__name__} produced dtype {out.dtype}, which cannot "
                                 f"carry a gradient; expected a floating-point result")
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            ctx.next = tuple(a._node() if need else None
-                             for a, need in zip(args, ctx.needs_input_grad))
+            ctx.needs_input_grad = tuple(needs)
+            ctx.next = tuple(edges)
             ctx.shape = out.shape
             ctx.dtype = out.dtype
-            ctx._record(args, arrays, result)
+            if ctx._saved:
+                ctx._record(args, arrays, result)
             if state.anomaly:
                 ctx.trace = "".join(traceback.format_stack()[:-2])
             result.grad_fn = ctx
@@ -198,7 +214,6 @@ class Function:
 def _jvp(cls, ctx, args, out):
     """Forward mode: push the inputs' tangents through this op's jvp rule. An input without
     a tangent (a constant) has tangent zero."""
-    from .tensor import Tensor
     tangents = [(np.zeros_like(a.data) if a._tangent is None else a._tangent)
                 if isinstance(a, Tensor) else 0.0 for a in args]
     try:

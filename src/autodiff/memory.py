@@ -4,43 +4,34 @@ An array saved by several ops (an activation read by a ReLU and the next matmul)
 of another saved array counts once: the bytes are those of the underlying buffer, which is
 what actually stays alive until backward frees it.
 """
+import numpy as np
+
 _live = {}          # id(buffer) -> [buffer, nbytes, number of holders, belongs to a leaf]
 _current = 0
 _peak = 0
 
 
-def _buffer(array):
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
-
-
-def track(node):
+def hold(array, is_leaf):
+    """Count one more holder of `array`'s buffer; return the key to `release` it with."""
     global _current, _peak
-    for array, (ref, _) in zip(node._saved, node._refs):
-        if not hasattr(array, "nbytes"):
-            continue
-        buf = _buffer(array)
-        entry = _live.get(id(buf))
-        if entry is None:
-            is_leaf = ref is not None and not callable(ref) and ref.grad_fn is None
-            _live[id(buf)] = [buf, buf.nbytes, 1, is_leaf]
-            _current += buf.nbytes
-        else:
-            entry[2] += 1
+    while array.base is not None and type(array.base) is np.ndarray:
+        array = array.base  # a view keeps its whole base alive
+    key = id(array)
+    entry = _live.get(key)
+    if entry is not None:
+        entry[2] += 1
+        return key
+    _live[key] = [array, array.nbytes, 1, is_leaf]
+    _current += array.nbytes
     if _current > _peak:
         _peak = _current
+    return key
 
 
-def untrack(node):
+def untrack(keys):
     global _current
-    for array in node._saved or ():
-        if not hasattr(array, "nbytes"):
-            continue
-        key = id(_buffer(array))
-        entry = _live.get(key)
-        if entry is None:
-            continue
+    for key in keys:
+        entry = _live[key]
         entry[2] -= 1
         if entry[2] == 0:
             del _live[key]

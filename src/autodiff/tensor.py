@@ -4,9 +4,11 @@ A Tensor is a thin record: `data` (the numpy array), `requires_grad`, `grad`, an
 the Node of the op that produced it (None for leaves: inputs and parameters). All arithmetic
 lives in `autodiff.ops`; the methods here only name it, with PyTorch's names.
 """
+import weakref
+
 import numpy as np
 
-from . import autograd
+from . import autograd, function
 from .function import AccumulateGrad
 from .grad_mode import state
 
@@ -15,10 +17,15 @@ _ALLOWED_KINDS = "fiub"
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "_tangent",
-                 "_accumulator", "_hooks", "_retains_grad", "__weakref__")
     __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__
     __hash__ = object.__hash__
+    # Defaults on the class: a new Tensor -- one per op call -- sets only what differs.
+    grad = None
+    grad_fn = None
+    requires_grad = False
+    _version = 0          # bumped by in-place ops; saved tensors are checked against it
+    _tangent = None       # forward mode: d(this)/d(input) along the jvp's direction
+    _accumulator = None   # a leaf's AccumulateGrad node, made on first use
 
     def __init__(self, data, requires_grad=False, dtype=None):
         if isinstance(data, Tensor):
@@ -28,14 +35,6 @@ class Tensor:
             raise TypeError(f"Tensor data must be numeric (bool, int or float); got dtype "
                             f"{array.dtype} from {type(data).__name__}")
         self.data = array
-        self.grad = None
-        self.grad_fn = None
-        self._version = 0
-        self._tangent = None
-        self._accumulator = None
-        self._hooks = None
-        self._retains_grad = False
-        self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -44,14 +43,7 @@ class Tensor:
         """The fast constructor `Function.apply` uses: no copy, no checks."""
         t = object.__new__(Tensor)
         t.data = data
-        t.grad = None
         t.requires_grad = requires_grad
-        t.grad_fn = None
-        t._version = 0
-        t._tangent = None
-        t._accumulator = None
-        t._hooks = None
-        t._retains_grad = False
         return t
 
     # ---- what it is ------------------------------------------------------------------
@@ -142,9 +134,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
         if self.grad_fn is not None:
-            import weakref
             self.grad_fn.retained = weakref.ref(self)
-        self._retains_grad = True
 
     def register_hook(self, hook):
         """`hook(grad)` runs when this tensor's gradient is computed; returning a Tensor
@@ -329,6 +319,8 @@ def tensor(data, requires_grad=False, dtype=None):
     """A new leaf Tensor holding a copy of `data` (float64 for Python floats, as numpy)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
+
+function.Tensor = autograd.Tensor = Tensor
 
 # The op modules import Tensor; import them last so the names above resolve at call time.
 from .ops import elementwise as ew, linalg, nn_ops, reduce, shape as shape_ops  # noqa: E402

@@ -1,6 +1,7 @@
 """Activation and loss functions, as in `torch.nn.functional`."""
 import numpy as np
 
+from ..ops.elementwise import Relu, Sigmoid, Tanh
 from ..ops.linalg import Linear
 from ..ops.nn_ops import LogSoftmax, MSELoss, Softmax
 from ..tensor import Tensor
@@ -8,9 +9,9 @@ from ..tensor import Tensor
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def relu(x): return x.relu()
-def sigmoid(x): return x.sigmoid()
-def tanh(x): return x.tanh()
+def relu(x): return Relu.apply(x)
+def sigmoid(x): return Sigmoid.apply(x)
+def tanh(x): return Tanh.apply(x)
 def softmax(x, dim=-1): return Softmax.apply(x, dim)
 def log_softmax(x, dim=-1): return LogSoftmax.apply(x, dim)
 

@@ -10,7 +10,6 @@ from . import functional as F
 class Parameter(Tensor):
     """A leaf tensor that a Module registers as trainable (requires_grad by default)."""
 
-    __slots__ = ()
 
     def __init__(self, data, requires_grad=True):
         super().__init__(data, requires_grad=requires_grad)

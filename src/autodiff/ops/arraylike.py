@@ -3,11 +3,11 @@
 An ordinary backward pass hands rules numpy arrays; `create_graph=True` hands them Tensors so
 the backward is recorded too. Operators (`+ * @`, `.T`, `.mT`, `.reshape`, indexing) mean the
 same on both; the few things they spell differently are here, each written once. (In the
-array case a value may also be a 0-d numpy scalar, so the test is "not a Tensor".)
+array case a value may also be a 0-d numpy scalar.)
 """
 import numpy as np
 
-from ..tensor import Tensor
+_ARRAY = (np.ndarray, np.generic, float, int)  # anything that is not a Tensor
 
 
 def unbroadcast(grad, shape):
@@ -25,39 +25,39 @@ def unbroadcast(grad, shape):
 
 
 def sum_keepdim(x, axis):
-    if not isinstance(x, Tensor):
+    if isinstance(x, _ARRAY):
         return x.sum(axis=axis, keepdims=True)
     return x.sum(dim=axis, keepdim=True)
 
 
 def expand(x, shape):
     """Broadcast `x` to `shape` (the backward of a sum)."""
-    if not isinstance(x, Tensor):
+    if isinstance(x, _ARRAY):
         return np.broadcast_to(x, shape)
     return x.expand(shape)
 
 
 def permute(x, axes):
-    if not isinstance(x, Tensor):
+    if isinstance(x, _ARRAY):
         return x.transpose(axes)
     return x.permute(axes)
 
 
 def exp(x):
-    return x.exp() if isinstance(x, Tensor) else np.exp(x)
+    return np.exp(x) if isinstance(x, _ARRAY) else x.exp()
 
 
 def log(x):
-    return x.log() if isinstance(x, Tensor) else np.log(x)
+    return np.log(x) if isinstance(x, _ARRAY) else x.log()
 
 
 def scatter(grad, index, shape):
     """A zero array of `shape` with `grad` added at `index` (repeats add up): the backward
     of indexing."""
-    if isinstance(grad, Tensor):
-        from .shape import Scatter
-        return Scatter.apply(grad, index, shape)
-    return scatter_array(grad, index, shape)
+    if isinstance(grad, _ARRAY):
+        return scatter_array(grad, index, shape)
+    from .shape import Scatter
+    return Scatter.apply(grad, index, shape)
 
 
 def scatter_array(grad, index, shape):

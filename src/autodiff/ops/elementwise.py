@@ -1,26 +1,29 @@
 """Elementwise ops. Each: forward, the backward rule (the local derivative times the incoming
-gradient, summed back to the input's shape), and the forward-mode rule (the same derivative
-times the incoming tangent).
+gradient), and the forward-mode rule (the same derivative times the incoming tangent).
+
+Binary ops broadcast their inputs, so a backward rule's gradient has the output's shape; the
+engine sums it back down to each input's shape (`autograd.unbroadcast`), once for all ops.
 
 Rules read the inputs and outputs they need from `ctx.saved_tensors`, never from values
 computed on the side, so that under create_graph the rule stays differentiable. Derivatives
 that are piecewise constant (masks, signs) are saved as plain arrays: their own derivative is 0.
 """
+import math
+
 import numpy as np
 
 from ..function import Function
-from .arraylike import log, unbroadcast
+from .arraylike import log
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = np.shape(a), np.shape(b)
         return a + b
 
     @staticmethod
     def backward(ctx, g):
-        return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
+        return g, g
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -30,12 +33,11 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = np.shape(a), np.shape(b)
         return a - b
 
     @staticmethod
     def backward(ctx, g):
-        return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
+        return g, -g
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -46,15 +48,13 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        ctx.shapes = np.shape(a), np.shape(b)
         return a * b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(g * b, ctx.shapes[0]) if need_a else None,
-                unbroadcast(g * a, ctx.shapes[1]) if need_b else None)
+        return (g * b if need_a else None), (g * a if need_b else None)
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -66,15 +66,14 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        ctx.shapes = np.shape(a), np.shape(b)
         return a / b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(g / b, ctx.shapes[0]) if need_a else None,
-                unbroadcast(-g * a / (b * b), ctx.shapes[1]) if need_b else None)
+        return (g / b if need_a else None,
+                -g * a / (b * b) if need_b else None)
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -89,15 +88,17 @@ class Pow(Function):
     def forward(ctx, a, b):
         out = a ** b
         ctx.save_for_backward(a, b, out)
-        ctx.shapes = np.shape(a), np.shape(b)
         return out
 
     @staticmethod
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(g * b * a ** (b - 1), ctx.shapes[0]) if need_a else None,
-                unbroadcast(g * out * log(a), ctx.shapes[1]) if need_b else None)
+        grad_b = None
+        if need_b:  # a Python-number base keeps a Python log: np.log would return a float64
+            # scalar, which promotes a float32 gradient (as in 2.0 ** x)
+            grad_b = g * out * (math.log(a) if isinstance(a, (int, float)) else log(a))
+        return (g * b * a ** (b - 1) if need_a else None), grad_b
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -201,7 +202,7 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = np.maximum(a, 0)
+        out = np.maximum(a, 0.0)
         ctx.save_for_backward(out)
         return out
 
@@ -286,14 +287,13 @@ class Where(Function):
     def forward(ctx, cond, a, b):
         cond = np.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
-        ctx.shapes = np.shape(a), np.shape(b)
         return np.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, g):
         cond, = ctx.saved_tensors
-        return (None, unbroadcast(g * cond, ctx.shapes[0]),
-                unbroadcast(g * ~cond, ctx.shapes[1]))
+        return (None, g * cond,
+                g * ~cond)
 
     @staticmethod
     def jvp(ctx, _tc, ta, tb):

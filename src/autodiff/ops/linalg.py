@@ -3,7 +3,6 @@ weights, transposed, carry the gradient back."""
 import numpy as np
 
 from ..function import Function
-from .arraylike import unbroadcast
 
 
 class MatMul(Function):
@@ -32,8 +31,11 @@ class MatMul(Function):
             b = b.reshape(b_shape + (1,))
             g = g.reshape(g.shape + (1,))
         need_a, need_b = ctx.needs_input_grad
-        ga = unbroadcast(g @ b.mT, a.shape).reshape(a_shape) if need_a else None
-        gb = unbroadcast(a.mT @ g, b.shape).reshape(b_shape) if need_b else None
+        ga = g @ b.mT if need_a else None
+        gb = a.mT @ g if need_b else None
+        if len(b_shape) == 1 and need_b:
+            gb = gb.reshape(gb.shape[:-1])  # the column vector back to a vector
+        # Leading axes that were broadcast (or added to a vector) are summed by the engine.
         return ga, gb
 
     @staticmethod

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..function import Function
-from .arraylike import permute, scatter, scatter_array, unbroadcast
+from .arraylike import permute, scatter, scatter_array
 
 
 class Reshape(Function):
@@ -39,14 +39,19 @@ class Permute(Function):
 
 
 class Expand(Function):
+    """Broadcast to `shape`; -1 keeps the size of the (right-aligned) input axis, as PyTorch."""
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.in_shape = a.shape
+        lead = len(shape) - a.ndim
+        shape = tuple(a.shape[i - lead] if n == -1 and i >= lead else n
+                      for i, n in enumerate(shape))
         return np.broadcast_to(a, shape)
 
     @staticmethod
     def backward(ctx, g):
-        return unbroadcast(g, ctx.in_shape), None
+        return g, None  # the engine sums it back to the input's shape
 
     @staticmethod
     def jvp(ctx, t, _):

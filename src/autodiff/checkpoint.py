@@ -13,7 +13,7 @@ from .tensor import Tensor
 class Checkpoint(Function):
     @staticmethod
     def forward(ctx, fn, _anchor, *arrays):
-        ctx.fn = fn
+        ctx.segment = fn  # not ctx.fn: that is the Node's Function class, used by backward
         ctx.save_for_backward(*arrays)
         with no_grad():
             out = fn(*[Tensor._make(a, False) for a in arrays])
@@ -26,7 +26,7 @@ class Checkpoint(Function):
         arrays = ctx.saved_tensors
         inputs = [Tensor._make(a, need) for a, need in zip(arrays, ctx.needs_input_grad[2:])]
         with enable_grad():
-            out = ctx.fn(*inputs)
+            out = ctx.segment(*inputs)
         if out.requires_grad:
             autograd.backward(out, g)  # parameters inside fn get their .grad here
         return (None, None) + tuple(

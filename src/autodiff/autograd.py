@@ -3,7 +3,7 @@
     order = topological_order(root)        # newest first: each node after its consumers
     for node in order:
         g = grads.pop(node)                # the sum of what its consumers sent it
-        for edge, gi in zip(node.next, node.fn.backward(node, g)):
+        for edge, gi in zip(node._next, node._fn.backward(node, g)):
             grads[edge] = grads[edge] + gi if edge in grads else gi
 
 That `+` is where a tensor used on several paths gets the sum of their gradients.
@@ -28,14 +28,14 @@ def topological_order(roots):
     seen = set(roots)
     stack = list(roots)
     while stack:
-        for child in stack.pop().next:
+        for child in stack.pop()._next:
             if child is not None and child not in seen:
                 seen.add(child)
                 stack.append(child)
     return sorted(seen, key=_sequence_number, reverse=True)
 
 
-_sequence_number = operator.attrgetter("seq")
+_sequence_number = operator.attrgetter("_seq")
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
@@ -115,27 +115,27 @@ def _run(roots, retain_graph, create_graph, capture):
             g = grads.pop(node, None)
             if g is None:
                 continue
-            if node.hooks is not None or node.retained is not None:
+            if node._hooks is not None or node._retained is not None:
                 g = _tensor_hooks(node, g, create_graph)
             if capture is not None and node in capture:
                 found[node] = g
-            if node.fn is None:  # a leaf's AccumulateGrad: the end of this path
+            if node._fn is None:  # a leaf's AccumulateGrad: the end of this path
                 if capture is None:
                     _accumulate_leaf(node.variable, g, create_graph, stored)
                 continue
-            input_grads = node.fn.backward(node, g)
+            input_grads = node._fn.backward(node, g)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
-            if len(input_grads) != len(node.next):
-                raise RuntimeError(f"{node.fn.__name__}.backward returned {len(input_grads)} "
-                                   f"gradients, but forward took {len(node.next)} inputs; "
+            if len(input_grads) != len(node._next):
+                raise RuntimeError(f"{node._fn.__name__}.backward returned {len(input_grads)} "
+                                   f"gradients, but forward took {len(node._next)} inputs; "
                                    f"return one per input (None where none is needed)")
-            for i, (edge, gi) in enumerate(zip(node.next, input_grads)):
+            for i, (edge, gi) in enumerate(zip(node._next, input_grads)):
                 if edge is None or gi is None:
                     continue
                 if type(gi) is not np.ndarray and not create_graph:
                     gi = np.asarray(gi)
-                if gi.shape != edge.shape or gi.dtype is not edge.dtype:
+                if gi.shape != edge._shape or gi.dtype is not edge._dtype:
                     gi = _conform(node, i, edge, gi, create_graph)
                 if state.anomaly:
                     _check_finite(node, i, gi)
@@ -157,17 +157,17 @@ def _conform(node, i, edge, gi, create_graph):
     back (`unbroadcast`) is done here, once for every op -- as PyTorch's engine does. Any
     other shape is a bug in the op's backward.
     """
-    if gi.shape != edge.shape:
+    if gi.shape != edge._shape:
         try:
-            broadcastable = np.broadcast_shapes(edge.shape, gi.shape) == gi.shape
+            broadcastable = np.broadcast_shapes(edge._shape, gi.shape) == gi.shape
         except ValueError:
             broadcastable = False
         if not broadcastable:
-            raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of shape "
+            raise RuntimeError(f"{node._fn.__name__}.backward returned a gradient of shape "
                                f"{tuple(gi.shape)} for input {i}, which has shape "
-                               f"{edge.shape}; expected that shape, or one it broadcasts to")
-        gi = unbroadcast(gi, edge.shape)
-    return gi if create_graph or gi.dtype == edge.dtype else gi.astype(edge.dtype)
+                               f"{edge._shape}; expected that shape, or one it broadcasts to")
+        gi = unbroadcast(gi, edge._shape)
+    return gi if create_graph or gi.dtype == edge._dtype else gi.astype(edge._dtype)
 
 
 def _accumulate_leaf(leaf, g, create_graph, stored):
@@ -185,14 +185,14 @@ def _accumulate_leaf(leaf, g, create_graph, stored):
 
 
 def _tensor_hooks(node, g, create_graph):
-    if node.hooks:
-        for hook in list(node.hooks):
+    if node._hooks:
+        for hook in list(node._hooks):
             result = hook(g if create_graph else Tensor._make(np.asarray(g), False))
             if result is not None:
                 g = result if create_graph else np.asarray(
                     result.data if isinstance(result, Tensor) else result)
-    if node.retained is not None:
-        out = node.retained()
+    if node._retained is not None:
+        out = node._retained()
         if out is not None:
             if create_graph:
                 out.grad = g if out.grad is None else out.grad + g
@@ -205,7 +205,7 @@ def _tensor_hooks(node, g, create_graph):
 def _check_finite(node, i, g):
     values = g.data if hasattr(g, "grad_fn") else g
     if not np.all(np.isfinite(values)):
-        where = node.trace or "(created outside detect_anomaly(); enable it before forward)"
+        where = node._trace or "(created outside detect_anomaly(); enable it before forward)"
         raise RuntimeError(f"Function '{node.name}' returned nan or inf values in its "
                            f"gradient for input {i}. The op was created at:\n{where}")
 

@@ -33,37 +33,37 @@ Tensor = None  # set by tensor.py once the class exists: the two modules need ea
 class Node:
     """The context an op's forward and backward share, and the op's place in the graph.
 
-    `next` holds, per forward argument, the Node that produced it (or a leaf's
+    `_next` holds, per forward argument, the Node that produced it (or a leaf's
     `AccumulateGrad`), or None where no gradient flows. Defaults live on the class so that
     creating a Node -- once per op call -- sets a single attribute.
     """
 
-    next = ()
+    _next = ()
     needs_input_grad = ()
     _saved = ()          # arrays given to save_for_backward
     _refs = None         # per saved array: (input tensor, its version) | (weakref to the
                          # output, None) | (None, None) for a constant
     _keys = None         # its saved buffers, as counted in memory.saved_bytes()
-    hooks = None         # hooks on the output tensor (a non-leaf's register_hook)
-    retained = None      # weakref to the output, if it called retain_grad()
-    shape = None
-    dtype = None
-    trace = None         # where forward created this node, under detect_anomaly
+    _hooks = None        # hooks on the output tensor (a non-leaf's register_hook)
+    _retained = None     # weakref to the output, if it called retain_grad()
+    _shape = None         # the output's shape and dtype, which gradients must match
+    _dtype = None
+    _trace = None        # where forward created this node, under detect_anomaly
 
     def __init__(self, fn):
-        self.fn = fn
-        self.seq = next(_creation_order)  # its place on the tape
+        self._fn = fn
+        self._seq = next(_creation_order)  # its place on the tape
 
     @property
     def name(self):
-        return self.fn.__name__ + "Backward"
+        return self._fn.__name__ + "Backward"
 
     def __repr__(self):
         return f"<{self.name}>"
 
     @property
     def next_functions(self):
-        return tuple((n, 0) for n in self.next)
+        return tuple((n, 0) for n in self._next)
 
     def save_for_backward(self, *arrays):
         self._saved = arrays
@@ -140,13 +140,13 @@ class Node:
 class AccumulateGrad(Node):
     """The node behind a leaf that requires grad: backward ends here, adding into `.grad`."""
 
-    seq = -1  # after every op node: nothing is computed from a leaf's gradient
+    _seq = -1  # after every op node: nothing is computed from a leaf's gradient
 
     def __init__(self, variable):
-        self.fn = None
+        self._fn = None
         self.variable = variable
-        self.shape = variable.shape
-        self.dtype = variable.dtype
+        self._shape = variable.shape
+        self._dtype = variable.dtype
         self._refs = ()
 
     @property
@@ -197,13 +197,13 @@ class Function:
                 raise TypeError(f"{cls.__name__} produced dtype {out.dtype}, which cannot "
                                 f"carry a gradient; expected a floating-point result")
             ctx.needs_input_grad = tuple(needs)
-            ctx.next = tuple(edges)
-            ctx.shape = out.shape
-            ctx.dtype = out.dtype
+            ctx._next = tuple(edges)
+            ctx._shape = out.shape
+            ctx._dtype = out.dtype
             if ctx._saved:
                 ctx._record(args, arrays, result)
             if state.anomaly:
-                ctx.trace = "".join(traceback.format_stack()[:-2])
+                ctx._trace = "".join(traceback.format_stack()[:-2])
             result.grad_fn = ctx
         if state.forward_ad and any(isinstance(a, Tensor) and a._tangent is not None
                                     for a in args):

@@ -134,7 +134,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
         if self.grad_fn is not None:
-            self.grad_fn.retained = weakref.ref(self)
+            self.grad_fn._retained = weakref.ref(self)
 
     def register_hook(self, hook):
         """`hook(grad)` runs when this tensor's gradient is computed; returning a Tensor
@@ -142,10 +142,10 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
         node = self._node()
-        if node.hooks is None:
-            node.hooks = []
-        node.hooks.append(hook)
-        return _HookHandle(node.hooks, hook)
+        if node._hooks is None:
+            node._hooks = []
+        node._hooks.append(hook)
+        return _HookHandle(node._hooks, hook)
 
     # ---- in place (they bump the version counter that saved tensors are checked against)
     def _inplace(self, op, other):

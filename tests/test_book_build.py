@@ -101,7 +101,30 @@ def test_a_warning_fails_the_build(tmp_path):
     assert "a-label-that-does-not-exist" in result.log, result.tail()
 
 
-SENTINEL = "UNPUBLISHED-SENTINEL-3f9c1e"
+def test_a_page_cannot_pull_in_a_private_file(tmp_path):
+    """{download}, {literalinclude} and {include} of solutions/ or autograder/ fail the build."""
+    chapter = myst_notebook(
+        "Leaky",
+        "1 + 1",
+        markdown=(
+            "{download}`the answer <../solutions/answer.py>`\n\n"
+            "```{literalinclude} ../autograder/grade.py\n```\n\n"
+            "```{include} ../solutions/notes.md\n```\n"
+        ),
+    )
+    copy = make_book_copy(tmp_path / "book", chapters={"chapters/leaky.md": chapter})
+    for rel in ("solutions/answer.py", "autograder/grade.py", "solutions/notes.md"):
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        (copy / rel).write_text("private = True\n")
+    result = make_book(copy)
+    assert not result.ok, "a page that publishes a private file must fail the build"
+    for rel in ("solutions/answer.py", "autograder/grade.py", "solutions/notes.md"):
+        assert f"pulls in {rel}, which is private" in result.log, result.tail()
+
+
+# One lowercase word, unchanged by Sphinx's tokenizer and stemmer, so that a leak into
+# searchindex.js shows up verbatim too.
+SENTINEL = "xqzunpublished4817"
 
 
 def plant_unpublished_files(book_dir: Path) -> list[str]:
@@ -146,7 +169,7 @@ def published_bytes(path: Path) -> bytes:
 def test_unpublished_files_never_reach_the_html(book, tmp_path):
     copy = make_book_copy(tmp_path / "book", with_real_chapters=True, reuse_execution_cache=True)
     planted = plant_unpublished_files(copy)
-    control = "PUBLISHED-CONTROL-8d2b07"  # proves the search below can find planted text
+    control = "xqzcontrol5293"  # proves the search below finds planted text, index included
     with (copy / "intro.md").open("a") as intro:
         intro.write(f"\n{control}\n")
     result = make_book(copy)

@@ -1,6 +1,6 @@
 """Make the Jupyter Book 1.x HTML work from disk, offline, with a clean console.
 
-Loaded through ``sphinx: local_extensions`` in ``_config.yml``. It does four things:
+Loaded through ``sphinx: local_extensions`` in ``_config.yml``. What it does:
 
 1. **MathJax from the build, not a CDN.** At ``build-finished`` it copies MathJax 3
    (``node_modules/mathjax/es5``, installed by ``npm ci`` from ``package-lock.json``) to
@@ -13,8 +13,8 @@ Loaded through ``sphinx: local_extensions`` in ``_config.yml``. It does four thi
    executes, without outputs), to ``_sources/<page>.ipynb`` and sets ``ipynb_source`` so
    sphinx-book-theme's download menu offers it. The notebook is validated with nbformat.
 3. **No thebe.** sphinx-thebe is loaded unconditionally by Jupyter Book; it adds an inline
-   ``const THEBE_JS_URL = "https://unpkg.com/..."`` to every page (twice on pages built from
-   a fresh environment: "Identifier 'THEBE_JS_URL' has already been declared") and a
+   ``const THEBE_JS_URL = "https://unpkg.com/..."`` to every page, twice in a fresh build of
+   1.0.4.post1 (a reader's console: "Identifier 'THEBE_JS_URL' has already been declared"), a
    ``sphinx-thebe.js``/``.css`` pair, and appends to every page a thebe config naming a
    Binder repository and a ``kernelName`` script. The book has no thebe buttons, so all of
    it is dropped.
@@ -22,7 +22,11 @@ Loaded through ``sphinx: local_extensions`` in ``_config.yml``. It does four thi
    from ``file://`` Chromium refuses such fetches (CORS), so each hit logged errors. On
    ``file://`` only, an inline script turns the summaries off (``SHOW_SEARCH_SUMMARY``);
    served over http(s) they stay on. The hits themselves come from ``searchindex.js``.
-5. The theme-mode console error ("Got invalid theme mode") is fixed in ``_config.yml``
+5. **Private folders stay private.** ``exclude_patterns`` keeps solutions, hidden tests and
+   the autograder from being *pages*, but a published page could still pull one in with
+   ``{download}``, ``{include}``, ``{literalinclude}`` or an image. Any page that depends on
+   a file under ``offline_book_private_dirs`` triggers a warning, which fails the build.
+6. The theme-mode console error ("Got invalid theme mode") is fixed in ``_config.yml``
    (``html_context: default_mode: auto``), not here.
 """
 
@@ -115,6 +119,24 @@ def drop_thebe_config(app: Sphinx, doctree: nodes.document, docname: str) -> Non
             node.parent.remove(node)
 
 
+def check_private_dependencies(app: Sphinx, env) -> None:
+    """Warn (failing a -W build) if a page includes or links a file from a private folder."""
+    srcdir = Path(app.srcdir).resolve()
+    private = [srcdir / name for name in app.config.offline_book_private_dirs]
+    for docname, deps in sorted(env.dependencies.items()):
+        for dep in sorted(deps):
+            path = (srcdir / dep).resolve()
+            if any(path == folder or folder in path.parents for folder in private):
+                logger.warning(
+                    "[offline_book] %s pulls in %s, which is private (%s) and must not be "
+                    "published",
+                    docname,
+                    path.relative_to(srcdir),
+                    ", ".join(app.config.offline_book_private_dirs),
+                    location=docname,
+                )
+
+
 def _is_myst_notebook(app: Sphinx, pagename: str) -> Path | None:
     from myst_nb.core.read import is_myst_markdown_notebook
 
@@ -164,7 +186,11 @@ def offer_notebook_download(app: Sphinx, pagename, templatename, context, doctre
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("offline_book_mathjax_dir", "node_modules/mathjax/es5", "html")
+    app.add_config_value(
+        "offline_book_private_dirs", ["solutions", "autograder", "tests"], "env"
+    )
     app.add_js_file(None, body=SEARCH_SUMMARY_OFF_ON_FILE, priority=201)
+    app.connect("env-updated", check_private_dependencies)
     app.connect("builder-inited", check_mathjax_installed)
     app.connect("build-finished", copy_mathjax)
     app.connect("html-page-context", drop_thebe_assets)

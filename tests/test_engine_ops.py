@@ -276,8 +276,6 @@ def test_unsqueeze_and_squeeze(shape, data, seed):
                         ref=lambda x: np.squeeze(x, d) ** 2, seed=seed)
 
 
-@pytest.mark.xfail(strict=True, reason="tensor.py: squeeze(dim) on an axis whose size is not "
-                   "1 raises (numpy's rule); PyTorch returns the tensor unchanged")
 def test_squeeze_of_an_axis_that_is_not_size_1_is_a_no_op_as_pytorch():
     x = ad.tensor(np.ones((2, 3)), requires_grad=True)
     assert x.squeeze(0).shape == (2, 3)

@@ -213,9 +213,10 @@ class Function:
 
 def _jvp(cls, ctx, args, out):
     """Forward mode: push the inputs' tangents through this op's jvp rule. An input without
-    a tangent (a constant) has tangent zero."""
-    tangents = [(np.zeros_like(a.data) if a._tangent is None else a._tangent)
-                if isinstance(a, Tensor) else 0.0 for a in args]
+    a tangent (a constant) gets the scalar 0.0, which broadcasts in elementwise rules and
+    costs nothing; rules that need arrays (matmul, cat) skip such terms."""
+    tangents = [a._tangent if isinstance(a, Tensor) and a._tangent is not None else 0.0
+                for a in args]
     try:
         tangent = cls.jvp(ctx, *tangents)
     except NotImplementedError as e:

@@ -279,6 +279,9 @@ class Tensor:
         return self.reshape(np.expand_dims(self.data, dim).shape)
 
     def squeeze(self, dim=None):
+        """Drop size-1 axes; as in PyTorch, squeezing an axis whose size is not 1 is a no-op."""
+        if dim is not None and self.shape[dim] != 1:
+            return self.reshape(self.shape)
         return self.reshape(np.squeeze(self.data, dim).shape)
 
     def expand(self, *shape):

@@ -41,7 +41,8 @@ class MatMul(Function):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        return ta @ b + a @ tb
+        tangent = ta @ b if np.ndim(ta) else 0.0  # a constant's tangent is the scalar 0
+        return tangent + a @ tb if np.ndim(tb) else tangent
 
 
 class Linear(Function):
@@ -74,4 +75,7 @@ class Linear(Function):
     @staticmethod
     def jvp(ctx, tx, tw, tb):
         x, weight = ctx.saved_tensors
-        return tx @ weight.T + x @ np.swapaxes(tw, -1, -2) + tb
+        tangent = tx @ weight.T if np.ndim(tx) else 0.0  # a constant's tangent is the scalar 0
+        if np.ndim(tw):
+            tangent = tangent + x @ tw.T
+        return tangent + tb

@@ -98,9 +98,11 @@ class Cat(Function):
 
     @staticmethod
     def forward(ctx, dim, *arrays):
-        ctx.dim = dim
-        ctx.bounds = np.cumsum([0] + [np.shape(a)[dim] for a in arrays])
-        return np.concatenate(arrays, axis=dim)
+        ctx.dim, ctx.shapes = dim, [np.shape(a) for a in arrays]
+        ctx.bounds = np.cumsum([0] + [s[dim] for s in ctx.shapes])
+        out = np.concatenate(arrays, axis=dim)
+        ctx.dtype_ = out.dtype
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -110,14 +112,17 @@ class Cat(Function):
 
     @staticmethod
     def jvp(ctx, _dim, *tangents):
-        return np.concatenate(tangents, axis=ctx.dim)
+        return np.concatenate([t if np.ndim(t) else np.zeros(s, ctx.dtype_)
+                               for t, s in zip(tangents, ctx.shapes)], axis=ctx.dim)
 
 
 class Stack(Function):
     @staticmethod
     def forward(ctx, dim, *arrays):
-        ctx.dim, ctx.count = dim, len(arrays)
-        return np.stack(arrays, axis=dim)
+        ctx.dim, ctx.count, ctx.shapes = dim, len(arrays), [np.shape(a) for a in arrays]
+        out = np.stack(arrays, axis=dim)
+        ctx.dtype_ = out.dtype
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -126,4 +131,5 @@ class Stack(Function):
 
     @staticmethod
     def jvp(ctx, _dim, *tangents):
-        return np.stack(tangents, axis=ctx.dim)
+        return np.stack([t if np.ndim(t) else np.zeros(s, ctx.dtype_)
+                         for t, s in zip(tangents, ctx.shapes)], axis=ctx.dim)

@@ -277,8 +277,13 @@ def test_unsqueeze_and_squeeze(shape, data, seed):
 
 
 def test_squeeze_of_an_axis_that_is_not_size_1_is_a_no_op_as_pytorch():
-    x = ad.tensor(np.ones((2, 3)), requires_grad=True)
-    assert x.squeeze(0).shape == (2, 3)
+    x = ad.tensor(np.ones((2, 1, 3)), requires_grad=True)
+    assert x.squeeze(0).shape == (2, 1, 3)
+    assert x.squeeze(-1).shape == (2, 1, 3)
+    y = x.squeeze(1)
+    assert y.shape == (2, 3)
+    (y * 2).sum().backward()
+    assert_close(x.grad, np.full((2, 1, 3), 2.0), "grad through squeeze(1)")
 
 
 @SETTINGS

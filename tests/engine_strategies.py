@@ -234,8 +234,7 @@ def torch_namespace():
     import torch
     import torch.nn.functional as tF
     return SimpleNamespace(name="torch", matmul=torch.matmul, where=torch.where, cat=torch.cat,
-                           stack=torch.stack, F=tF, const=lambda a: torch.from_numpy(
-                               np.ascontiguousarray(a)),
+                           stack=torch.stack, F=tF, const=lambda a: torch.as_tensor(np.array(a)),
                            like=lambda a, x: torch.from_numpy(np.asarray(a)).to(x.dtype))
 
 

@@ -112,10 +112,15 @@ class Node:
         refs, keys = [], []
         for saved in self._saved:
             for arg, array in zip(args, arrays):
-                if saved is array and arg is not array:
-                    refs.append((arg, arg._version))
+                if saved is array:
+                    if arg is array:  # a plain array passed in: an input, like a leaf
+                        refs.append((None, None))
+                        is_leaf = True
+                    else:
+                        refs.append((arg, arg._version))
+                        is_leaf = arg.grad_fn is None
                     if type(saved) is np.ndarray:
-                        keys.append(memory.hold(saved, arg.grad_fn is None))
+                        keys.append(memory.hold(saved, is_leaf))
                     break
             else:
                 refs.append((weakref.ref(out), None) if saved is out.data else (None, None))

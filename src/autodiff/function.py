@@ -42,7 +42,7 @@ class Node:
     needs_input_grad = ()
     _saved = ()          # arrays given to save_for_backward
     _refs = None         # per saved array: (input tensor, its version) | (weakref to the
-                         # output, None) | (None, None) for a constant
+                         # output, its version: 0) | (None, None) for a constant
     _keys = None         # its saved buffers, as counted in memory.saved_bytes()
     _hooks = None        # hooks on the output tensor (a non-leaf's register_hook)
     _retained = None     # weakref to the output, if it called retain_grad()
@@ -84,7 +84,11 @@ class Node:
                 f"backward; pass retain_graph=True to the first backward if you need to "
                 f"backward twice.")
         for i, (tensor, version) in enumerate(self._refs):
-            if version is not None and tensor._version != version:
+            if version is None:
+                continue
+            if type(tensor) is weakref.ref:  # this node's own output, if it is still alive
+                tensor = tensor()
+            if tensor is not None and tensor._version != version:
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by "
                     f"an in-place operation: saved tensor {i} of {self.name}, of shape "
@@ -123,7 +127,7 @@ class Node:
                         keys.append(memory.hold(saved, is_leaf))
                     break
             else:
-                refs.append((weakref.ref(out), None) if saved is out.data else (None, None))
+                refs.append((weakref.ref(out), 0) if saved is out.data else (None, None))
                 if type(saved) is np.ndarray:
                     keys.append(memory.hold(saved, False))
         self._refs = refs

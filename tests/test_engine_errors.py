@@ -403,3 +403,36 @@ def test_checkpoint_misuse():
     y = ad.checkpoint(lambda a: a.tanh(), x).sum()
     with pytest.raises(RuntimeError, match="create_graph"):
         ad.grad(y, x, create_graph=True)
+
+
+@pytest.mark.parametrize("what,thunk,op", [
+    ("sum(5) of a 2-d tensor", lambda x: x.sum(5), "Sum"),
+    ("mean(-3)", lambda x: x.mean(-3), "Mean"),
+    ("amax(2)", lambda x: x.amax(2), "Amax"),
+    ("sum((0, 2))", lambda x: x.sum((0, 2)), "Sum"),
+    ("permute(0, 3)", lambda x: x.permute(0, 3), "Permute"),
+    ("permute(0, -3)", lambda x: x.permute(0, -3), "Permute"),
+])
+def test_a_dim_out_of_range_is_an_error_not_silently_wrapped(what, thunk, op):
+    """PyTorch raises for a dim outside [-ndim, ndim - 1]; wrapping it modulo ndim would
+    reduce or move a different axis than the one asked for."""
+    x = leaf(np.ones((2, 3)))
+    with pytest.raises((RuntimeError, IndexError, ValueError)) as e:
+        thunk(x)
+    assert_mentions(message_of(e), op)
+    assert re.search(r"range|axes", message_of(e)), message_of(e)
+
+
+def test_jvp_through_a_custom_function_without_a_jvp_rule_names_it():
+    class NoJvp(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    with pytest.raises(NotImplementedError) as e:
+        ad.jvp(NoJvp.apply, (np.ones(2),), (np.ones(2),))
+    assert_mentions(message_of(e), "NoJvp", "forward mode")

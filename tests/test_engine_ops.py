@@ -635,3 +635,13 @@ def test_cast_between_float32_and_float64(shape, seed):
     (y.double() * 3).sum().backward()
     assert_dtype(x.grad, np.float64, "grad through float() then double()")
     assert_close(x.grad, np.full(shape, 3.0), "d sum(3 x)/dx through casts")
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax"])
+@pytest.mark.parametrize("dim", [0, -1, (0,), None])
+def test_reducing_a_0d_tensor_over_dim_0_or_minus_1_as_pytorch(op, dim):
+    x = ad.tensor(2.5, requires_grad=True)
+    y = getattr(x, op)(dim)
+    assert y.shape == () and y.item() == 2.5, f"{op}(dim={dim}) of a 0-d tensor: {y}"
+    y.backward()
+    assert_close(x.grad, 1.0, f"d {op}(x, dim={dim})/dx for 0-d x")

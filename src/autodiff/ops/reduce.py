@@ -10,10 +10,18 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
 def _axes(dim, ndim):
+    """The axes `dim` names, sorted and non-negative. As in PyTorch, a dim outside
+    [-ndim, ndim - 1] is an error (wrapping it would reduce another axis), and a 0-d tensor
+    takes dim 0 or -1, reducing nothing."""
     if dim is None:
         return tuple(range(ndim))
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    return tuple(sorted(d % ndim if ndim else d for d in dims))
+    bound = max(ndim, 1)
+    for d in dims:
+        if not -bound <= d < bound:
+            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimensions "
+                             f"(expected -{bound}..{bound - 1})")
+    return tuple(sorted(d % ndim for d in dims)) if ndim else ()
 
 
 def _spread(ctx, g):

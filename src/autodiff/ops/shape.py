@@ -24,8 +24,10 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, a, axes):
-        if sorted(d % max(a.ndim, 1) for d in axes) != list(range(a.ndim)):
-            raise ValueError(f"permute: {axes} is not an ordering of the {a.ndim} axes")
+        n = a.ndim  # each axis once, each in range: wrapping 3 to 1 on a 2-d tensor hides a bug
+        if any(not -n <= d < n for d in axes) or sorted(d % n for d in axes) != list(range(n)):
+            raise ValueError(f"permute: {axes} is not an ordering of the {n} axes "
+                             f"(each in range -{n}..{n - 1})")
         ctx.axes = tuple(d % a.ndim for d in axes)
         return a.transpose(ctx.axes)
 

@@ -506,3 +506,28 @@ def test_backward_with_create_graph_builds_differentiable_dot_grad():
     assert x.grad.requires_grad, "backward(create_graph=True) left .grad without history"
     gg, = ad.grad(x.grad.sum(), x)
     assert_close(gg, 6 * x.data, "d/dx of x.grad = 3x²")
+
+
+def test_backward_of_several_roots_at_once_sums_their_gradients():
+    x = leaf([1.0, 2.0])
+    a, b = x * x, x.exp().sum()
+    ad.backward([a, b], [ad.tensor([1.0, 10.0]), None])
+    assert_close(x.grad, 2 * x.data * [1.0, 10.0] + np.exp(x.data),
+                 "backward([x², sum(exp x)], [(1, 10), None])")
+
+
+def test_hooks_and_retain_grad_under_create_graph_stay_differentiable():
+    x = leaf([1.0, 2.0])
+    h = x * x
+    h.retain_grad()
+    handle = h.register_hook(lambda g: g * 3)
+    (h * h).sum().backward(create_graph=True)     # dL/dh = 2h, hooked to 6h = 6x²
+    assert_close(h.grad, 6 * h.data, "retained grad after a hook, create_graph=True")
+    assert_close(x.grad, 6 * h.data * 2 * x.data, "x.grad = 6x² · 2x")
+    # As in PyTorch the hook fires again when the second backward reaches h: S = sum(6h 2x)
+    # gives 12h through x directly, and 12x · 3 (hook) · 2x through h = x²: 84x² in all.
+    gg, = ad.grad(x.grad.sum(), x, retain_graph=True)
+    assert_close(gg, 84 * x.data ** 2, "d/dx sum(x.grad) with the hook firing again on h")
+    handle.remove()
+    gg, = ad.grad(x.grad.sum(), x)
+    assert_close(gg, 36 * x.data ** 2, "d/dx of 12x³ once the hook is removed")

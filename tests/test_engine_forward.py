@@ -166,3 +166,20 @@ def test_jvp_keeps_dtype():
     x = np.array([1.0, 2.0], dtype=np.float32)
     out, jv = ad.jvp(lambda t: (t * 2.0).tanh(), (x,), (np.ones(2, np.float32),))
     assert out.dtype == np.float32 and jv.dtype == np.float32, (out.dtype, jv.dtype)
+
+
+def test_an_input_the_function_does_not_use_gets_a_zero_row_or_column():
+    """uᵀJ and J v are zero for an input f ignores, and for an f that ignores all its
+    inputs (as torch.func.vjp / jacrev / jacfwd give)."""
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0])
+    _, pull = ad.vjp(lambda a, b: a * 2, x, y)
+    ga, gb = pull(np.ones(2))
+    assert_close(ga, [2.0, 2.0], "vjp for the used input")
+    assert_close(gb, np.zeros(3), "vjp for the unused input")
+    constant = ad.tensor([7.0, 8.0, 9.0])
+    for build in (ad.jacrev, ad.jacfwd):
+        jac = build(lambda t: constant * 1.0)(ad.tensor(x))
+        assert_close(jac, np.zeros((3, 2)), f"{build.__name__} of a constant function")
+    _, pull = ad.vjp(lambda a: constant, x)
+    g, = pull(np.ones(3))
+    assert_close(g, np.zeros(2), "vjp of a constant function")

@@ -49,7 +49,13 @@ def vjp(f, *primals):
     out = f(*inputs)
 
     def vjp_fn(cotangent):
-        return autograd.grad(out, inputs, cotangent, retain_graph=True, allow_unused=True)
+        if out.requires_grad:
+            grads = autograd.grad(out, inputs, cotangent, retain_graph=True, allow_unused=True)
+        else:  # f does not depend on its inputs at all: nothing was recorded
+            grads = (None,) * len(inputs)
+        # an input f does not use has uᵀJ = 0 (as torch.func.vjp), not a missing gradient
+        return tuple(Tensor._make(np.zeros_like(x.data), False) if g is None else g
+                     for g, x in zip(grads, inputs))
 
     return out.detach(), vjp_fn
 

@@ -223,6 +223,53 @@ def check_second_order(op, fn, arrays, *, seed=0, eps=1e-5, rtol=1e-4, atol=1e-6
 
 
 # ---------------------------------------------------------------------------------------
+# op tables shared by the hypothesis tests: engine call, numpy reference, value domain
+# ---------------------------------------------------------------------------------------
+BINARY = {
+    # name: (engine, numpy, domain of a, domain of b)
+    "add": (lambda a, b: a + b, np.add, normal, normal),
+    "sub": (lambda a, b: a - b, np.subtract, normal, normal),
+    "mul": (lambda a, b: a * b, np.multiply, normal, normal),
+    "div": (lambda a, b: a / b, np.divide, normal, away_from_zero),
+    "pow": (lambda a, b: a ** b, np.power, positive, normal),
+}
+
+
+def sigmoid_ref(x):
+    return 1 / (1 + np.exp(-x))
+
+
+UNARY = {
+    # name: (engine, numpy, domain)
+    "neg": (lambda x: -x, np.negative, normal),
+    "exp": (lambda x: x.exp(), np.exp, normal),
+    "log": (lambda x: x.log(), np.log, positive),
+    "tanh": (lambda x: x.tanh(), np.tanh, normal),
+    "sigmoid": (lambda x: x.sigmoid(), sigmoid_ref, normal),
+    "relu": (lambda x: x.relu(), lambda x: np.maximum(x, 0), away_from_zero),
+    "sqrt": (lambda x: x.sqrt(), np.sqrt, positive),
+    "abs": (lambda x: x.abs(), np.abs, away_from_zero),
+    "ad.exp": (ad.exp, np.exp, normal),
+    "ad.log": (ad.log, np.log, positive),
+    "ad.tanh": (ad.tanh, np.tanh, normal),
+    "ad.sigmoid": (ad.sigmoid, sigmoid_ref, normal),
+    "ad.relu": (ad.relu, lambda x: np.maximum(x, 0), away_from_zero),
+    "ad.sqrt": (ad.sqrt, np.sqrt, positive),
+    "ad.abs": (ad.abs, np.abs, away_from_zero),
+}
+
+
+REDUCTIONS = {
+    "sum": (lambda x, dim, keep: x.sum(dim, keep), np.sum, normal),
+    "mean": (lambda x, dim, keep: x.mean(dim=dim, keepdim=keep), np.mean, normal),
+    "amax": (lambda x, dim, keep: x.amax(dim, keepdim=keep), np.amax, distinct),
+    "ad.sum": (lambda x, dim, keep: ad.sum(x, dim, keep), np.sum, normal),
+    "ad.mean": (lambda x, dim, keep: ad.mean(x, dim, keep), np.mean, normal),
+    "ad.amax": (lambda x, dim, keep: ad.amax(x, dim, keep), np.amax, distinct),
+}
+
+
+# ---------------------------------------------------------------------------------------
 # one example per op, written once for the engine and for PyTorch
 # ---------------------------------------------------------------------------------------
 ENGINE = SimpleNamespace(

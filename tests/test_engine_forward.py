@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import autodiff as ad
 import autodiff.nn.functional as F
-from engine_strategies import (CASE_IDS, CASES, FEW, SETTINGS, assert_close, engine_value,
-                               normal, rng_of, seeds, shapes)
+from engine_strategies import (BINARY, CASE_IDS, CASES, FEW, REDUCTIONS, SETTINGS, UNARY,
+                               assert_close, broadcastable, dims, engine_value, normal,
+                               positive, rng_of, seeds, shapes)
 
 
 def _random_like(rng, arrays):
@@ -183,3 +185,47 @@ def test_an_input_the_function_does_not_use_gets_a_zero_row_or_column():
     _, pull = ad.vjp(lambda a: constant, x)
     g, = pull(np.ones(3))
     assert_close(g, np.zeros(2), "vjp of a constant function")
+
+
+def _adjoint_gap(f, primals, seed):
+    rng = rng_of(seed)
+    tangents = _random_like(rng, primals)
+    out, jv = ad.jvp(f, primals, tangents)
+    _, pull = ad.vjp(f, *primals)
+    u = rng.standard_normal(out.shape)
+    lhs = float(np.sum(u * jv.data))
+    rhs = sum(float(np.sum(g.data * v)) for g, v in zip(pull(u), tangents))
+    return lhs, rhs
+
+
+@SETTINGS
+@given(data=st.data(), seed=seeds)
+def test_adjoint_identity_over_random_shapes(data, seed):
+    kind = data.draw(st.sampled_from(["binary", "unary", "reduction", "matmul"]), "kind")
+    rng = rng_of(seed)
+    if kind == "binary":
+        op = data.draw(st.sampled_from(sorted(BINARY)), "op")
+        f, _, dom_a, dom_b = BINARY[op]
+        shapes_ = data.draw(broadcastable(2, min_side=0), "shapes").input_shapes
+        primals = [dom_a(rng, shapes_[0]), dom_b(rng, shapes_[1])]
+    elif kind == "unary":
+        op = data.draw(st.sampled_from(sorted(UNARY)), "op")
+        f, _, dom = UNARY[op]
+        primals = [dom(rng, data.draw(shapes(min_side=0), "shape"))]
+    elif kind == "reduction":
+        op = data.draw(st.sampled_from(sorted(REDUCTIONS)), "op")
+        g, _, dom = REDUCTIONS[op]
+        shape = data.draw(shapes(min_dims=1), "shape")
+        dim, keep = data.draw(dims(len(shape)), "dim"), data.draw(st.booleans(), "keepdim")
+        primals = [dom(rng, shape)]
+        f = lambda t: g(t, dim, keep)  # noqa: E731
+        op = f"{op}(dim={dim}, keepdim={keep})"
+    else:
+        op = "matmul"
+        f = lambda a, b: a @ b  # noqa: E731
+        shapes_ = data.draw(hnp.mutually_broadcastable_shapes(
+            signature=np.matmul.signature, max_dims=2, max_side=3), "shapes").input_shapes
+        primals = [positive(rng, s) for s in shapes_]
+    lhs, rhs = _adjoint_gap(f, primals, seed)
+    assert_close(lhs, rhs, f"{op} on {[p.shape for p in primals]}: uᵀ(J v) vs (Jᵀu)ᵀv",
+                 rtol=1e-10, atol=1e-10)

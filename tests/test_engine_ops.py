@@ -13,21 +13,13 @@ from hypothesis.extra import numpy as hnp
 
 import autodiff as ad
 import autodiff.nn.functional as F
-from engine_strategies import (CASE_IDS, CASES, FEW, SETTINGS, assert_close, assert_dtype,
-                               away_from_zero, broadcastable, check_gradients, dims, distinct,
-                               normal, positive, rng_of, seeds, shapes)
+from engine_strategies import (BINARY, CASE_IDS, CASES, FEW, REDUCTIONS, SETTINGS, UNARY,
+                               assert_close, assert_dtype, broadcastable, check_gradients, dims,
+                               distinct, normal, positive, rng_of, seeds, shapes, sigmoid_ref)
 
 # ---------------------------------------------------------------------------------------
 # elementwise
 # ---------------------------------------------------------------------------------------
-BINARY = {
-    # name: (engine, numpy, domain of a, domain of b)
-    "add": (lambda a, b: a + b, np.add, normal, normal),
-    "sub": (lambda a, b: a - b, np.subtract, normal, normal),
-    "mul": (lambda a, b: a * b, np.multiply, normal, normal),
-    "div": (lambda a, b: a / b, np.divide, normal, away_from_zero),
-    "pow": (lambda a, b: a ** b, np.power, positive, normal),
-}
 
 
 @SETTINGS
@@ -73,28 +65,6 @@ def test_pow_with_integer_exponent_on_any_sign(exponent, shape, seed):
                     ref=lambda x: x ** exponent, seed=seed)
 
 
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-UNARY = {
-    # name: (engine, numpy, domain)
-    "neg": (lambda x: -x, np.negative, normal),
-    "exp": (lambda x: x.exp(), np.exp, normal),
-    "log": (lambda x: x.log(), np.log, positive),
-    "tanh": (lambda x: x.tanh(), np.tanh, normal),
-    "sigmoid": (lambda x: x.sigmoid(), _sigmoid, normal),
-    "relu": (lambda x: x.relu(), lambda x: np.maximum(x, 0), away_from_zero),
-    "sqrt": (lambda x: x.sqrt(), np.sqrt, positive),
-    "abs": (lambda x: x.abs(), np.abs, away_from_zero),
-    "ad.exp": (ad.exp, np.exp, normal),
-    "ad.log": (ad.log, np.log, positive),
-    "ad.tanh": (ad.tanh, np.tanh, normal),
-    "ad.sigmoid": (ad.sigmoid, _sigmoid, normal),
-    "ad.relu": (ad.relu, lambda x: np.maximum(x, 0), away_from_zero),
-    "ad.sqrt": (ad.sqrt, np.sqrt, positive),
-    "ad.abs": (ad.abs, np.abs, away_from_zero),
-}
 
 
 @SETTINGS
@@ -108,7 +78,7 @@ def test_sigmoid_is_finite_and_exact_for_large_inputs():
     x = ad.tensor([-800.0, -40.0, 0.0, 40.0, 800.0], requires_grad=True)
     y = x.sigmoid()
     assert np.all(np.isfinite(y.data)), f"sigmoid overflowed: {y.data}"
-    assert_close(y.data, [0.0, _sigmoid(-40.0), 0.5, 1.0, 1.0], "sigmoid at large |x|",
+    assert_close(y.data, [0.0, sigmoid_ref(-40.0), 0.5, 1.0, 1.0], "sigmoid at large |x|",
                  atol=1e-300)
     y.sum().backward()
     assert np.all(np.isfinite(x.grad.data)), f"sigmoid gradient overflowed: {x.grad.data}"
@@ -151,14 +121,6 @@ def _np_axes(dim, ndim):
                                                             else (dim,)))
 
 
-REDUCTIONS = {
-    "sum": (lambda x, dim, keep: x.sum(dim, keep), np.sum, normal),
-    "mean": (lambda x, dim, keep: x.mean(dim=dim, keepdim=keep), np.mean, normal),
-    "amax": (lambda x, dim, keep: x.amax(dim, keepdim=keep), np.amax, distinct),
-    "ad.sum": (lambda x, dim, keep: ad.sum(x, dim, keep), np.sum, normal),
-    "ad.mean": (lambda x, dim, keep: ad.mean(x, dim, keep), np.mean, normal),
-    "ad.amax": (lambda x, dim, keep: ad.amax(x, dim, keep), np.amax, distinct),
-}
 
 
 @SETTINGS

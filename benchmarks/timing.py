@@ -1,7 +1,8 @@
 """How the benchmarks time things: interleaved batches, timeit-style.
 
-Each implementation is first calibrated (timeit's autorange: double the number of calls until
-one batch takes at least `min_batch` seconds; this doubles as warm-up). Then, round after
+Each implementation is first calibrated (timeit's autorange: raise the number of calls until
+one batch takes at least `min_batch` seconds; this doubles as warm-up; slow functions, timed
+one call per batch, are warmed up by the caller's correctness check instead). Then, round after
 round, every implementation runs one batch, so slow drift of the machine (another process,
 frequency changes) hits all of them alike; the order is reversed every other round so none
 always runs first. A sample is the batch time divided by its number of calls.
@@ -41,7 +42,10 @@ def time_batch(fn, number):
 
 def autorange(fn, min_batch):
     """The number of calls (1, 2, 5, 10, 20, 50, ...) for which one batch takes at least
-    `min_batch` seconds, as timeit.Timer.autorange."""
+    `min_batch` seconds, as timeit.Timer.autorange. With min_batch <= 0, 1 without a call
+    (for slow functions, already warmed up by the caller)."""
+    if min_batch <= 0:
+        return 1
     number = 1
     while True:
         for factor in (1, 2, 5):

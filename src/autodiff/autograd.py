@@ -78,9 +78,9 @@ def _roots(tensors, grads, create_graph):
     elif isinstance(grads, Tensor):
         grads = (grads,)
     roots = []
-    for t, g in zip(tensors, grads):
+    for i, (t, g) in enumerate(zip(tensors, grads)):
         if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have "
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
                                "a grad_fn: nothing recorded it on the tape (was it computed "
                                "under no_grad(), or from tensors with requires_grad=False?)")
         if g is None:

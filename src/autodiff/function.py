@@ -88,12 +88,12 @@ class Node:
                 continue
             if type(tensor) is weakref.ref:  # this node's own output, if it is still alive
                 tensor = tensor()
-            if tensor is not None and tensor._version != version:
+            if tensor is not None and tensor._counter()._version != version:
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by "
                     f"an in-place operation: saved tensor {i} of {self.name}, of shape "
-                    f"{tuple(tensor.shape)}, is at version {tensor._version}; expected version "
-                    f"{version}. Do the in-place change (e.g. an optimizer step) after "
+                    f"{tuple(tensor.shape)}, is at version {tensor._counter()._version}; "
+                    f"expected version {version}. Do the in-place change (e.g. an optimizer step) after "
                     f"backward, or work on a copy.")
         if not state.tensor_backward:
             return self._saved
@@ -121,7 +121,7 @@ class Node:
                         refs.append((None, None))
                         is_leaf = True
                     else:
-                        refs.append((arg, arg._version))
+                        refs.append((arg, arg._counter()._version))
                         is_leaf = arg.grad_fn is None
                     if type(saved) is np.ndarray:
                         keys.append(memory.hold(saved, is_leaf))

@@ -24,6 +24,7 @@ class Tensor:
     grad_fn = None
     requires_grad = False
     _version = 0          # bumped by in-place ops; saved tensors are checked against it
+    _base = None          # for a detach()ed alias: the tensor whose data (and counter) it shares
     _tangent = None       # forward mode: d(this)/d(input) along the jvp's direction
     _accumulator = None   # a leaf's AccumulateGrad node, made on first use
 
@@ -125,9 +126,16 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         autograd.backward(self, gradient, retain_graph, create_graph)
 
+    def _counter(self):
+        """The tensor whose `_version` counts in-place changes to this one's data."""
+        return self if self._base is None else self._base
+
     def detach(self):
-        """Same data, no history: the result is a leaf that does not require grad."""
-        return Tensor._make(self.data, False)
+        """Same data, no history: the result is a leaf that does not require grad. It shares
+        the version counter, so an in-place change through it is still caught."""
+        t = Tensor._make(self.data, False)
+        t._base = self._counter()
+        return t
 
     def retain_grad(self):
         """Keep `.grad` on a non-leaf after backward (leaves keep it anyway)."""
@@ -153,7 +161,7 @@ class Tensor:
             kind = "a leaf Tensor" if self.is_leaf else "a Tensor"
             raise RuntimeError(f"{op}: {kind} that requires grad is being changed in place "
                                f"while recording; wrap the update in `with no_grad():`")
-        self._version += 1
+        self._counter()._version += 1
         return other.data if isinstance(other, Tensor) else other
 
     def add_(self, other, alpha=1):
@@ -256,6 +264,10 @@ class Tensor:
         return self.reshape(-1)
 
     def transpose(self, dim0, dim1):
+        for d in (dim0, dim1):
+            if not -self.ndim <= d < self.ndim:
+                raise IndexError(f"transpose: dim {d} is out of range for a tensor with "
+                                 f"{self.ndim} dimensions (shape {self.shape})")
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return shape_ops.Permute.apply(self, tuple(axes))
@@ -273,6 +285,9 @@ class Tensor:
 
     @property
     def mT(self):
+        if self.ndim < 2:
+            raise ValueError(f".mT needs at least 2 dimensions; this tensor has shape "
+                             f"{self.shape}")
         return self.transpose(-2, -1)
 
     def unsqueeze(self, dim):

@@ -14,6 +14,8 @@ wrong engine fails here rather than being timed. Everything runs on one thread.
     --strict       exit with status 1 if any target is missed
     --clock CLOCK  cpu (default: process CPU time, robust when other work shares the cores)
                    or wall
+    --malloc MODE  steady (default: glibc keeps freed memory, so no implementation pays page
+                   faults on fresh memory by the luck of glibc's adaptive thresholds) or default
 
 It exits with status 1 when a section fails (a gradient that differs, an engine error).
 """
@@ -39,12 +41,13 @@ from benchmarks.timing import fmt_time  # noqa: E402
 PARTS = ("mlp", "ops", "checkpoint")
 
 
-def print_machine(torch, quick, torch_absent, clock):
+def print_machine(torch, quick, torch_absent, clock, malloc):
     print(heading("Engine benchmarks" + (" (--quick: timings are rough, for a smoke test only)"
                                          if quick else "")))
     rows = machine.info(torch, torch_absent)
     rows.append(("clock", "process CPU time (time.process_time)" if clock == "cpu" else
                  "wall clock (time.perf_counter)"))
+    rows.append(("malloc", malloc or "the C library's defaults"))
     print(table(None, rows))
 
 
@@ -141,6 +144,8 @@ def main(argv=None):
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--clock", choices=sorted(timing.CLOCKS), default="cpu",
                         help="cpu: process CPU time (default); wall: perf_counter")
+    parser.add_argument("--malloc", choices=("steady", "default"), default="steady",
+                        help="steady: fixed glibc malloc thresholds (default); default: glibc's")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
@@ -149,10 +154,11 @@ def main(argv=None):
                      f"{', '.join(PARTS)}")
 
     timing.use_clock(args.clock)
+    malloc = machine.steady_malloc() if args.malloc == "steady" else None
     start = time.perf_counter()
     torch = None if args.no_torch else machine.import_torch()
     print_machine(torch, args.quick, "left out (--no-torch)" if args.no_torch else "not installed",
-                  args.clock)
+                  args.clock, malloc)
     outcomes = []
     errors = [e for e in (run_section(part, torch, args.quick, outcomes)
                           for part in PARTS if part in parts) if e]

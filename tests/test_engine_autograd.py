@@ -531,3 +531,14 @@ def test_hooks_and_retain_grad_under_create_graph_stay_differentiable():
     handle.remove()
     gg, = ad.grad(x.grad.sum(), x)
     assert_close(gg, 36 * x.data ** 2, "d/dx of 12x³ once the hook is removed")
+
+
+def test_a_detached_output_does_not_keep_its_graph_alive():
+    x = ad.tensor(np.ones(3), requires_grad=True)
+    before = ad.saved_bytes()
+    y = (x.exp() * 2.0).sum()
+    kept = y.detach()
+    assert ad.saved_bytes() > before
+    del y
+    assert ad.saved_bytes() == before, "the detached alias still holds the tape"
+    assert kept.item() == pytest.approx(6 * np.e)

@@ -24,7 +24,7 @@ class Tensor:
     grad_fn = None
     requires_grad = False
     _version = 0          # bumped by in-place ops; saved tensors are checked against it
-    _base = None          # for a detach()ed alias: the tensor whose data (and counter) it shares
+    _base = None          # for a detach()ed alias: weakref to the tensor whose counter it shares
     _tangent = None       # forward mode: d(this)/d(input) along the jvp's direction
     _accumulator = None   # a leaf's AccumulateGrad node, made on first use
 
@@ -128,13 +128,16 @@ class Tensor:
 
     def _counter(self):
         """The tensor whose `_version` counts in-place changes to this one's data."""
-        return self if self._base is None else self._base
+        if self._base is None:
+            return self
+        base = self._base()  # weak: an alias must not keep the original's graph alive
+        return self if base is None else base
 
     def detach(self):
         """Same data, no history: the result is a leaf that does not require grad. It shares
         the version counter, so an in-place change through it is still caught."""
         t = Tensor._make(self.data, False)
-        t._base = self._counter()
+        t._base = weakref.ref(self._counter())
         return t
 
     def retain_grad(self):

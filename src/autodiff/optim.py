@@ -15,6 +15,13 @@ class Optimizer:
             raise ValueError(f"learning rate must be positive; got {lr}")
         self.lr = lr
 
+    def _gradients(self):
+        """(index, parameter, gradient with weight decay added) for parameters that have one."""
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                g = p.grad.data
+                yield i, p, (g + self.weight_decay * p.data if self.weight_decay else g)
+
     def zero_grad(self, set_to_none=True):
         for p in self.params:
             if set_to_none:
@@ -33,12 +40,7 @@ class SGD(Optimizer):
 
     @no_grad()
     def step(self):
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for i, p, g in self._gradients():
             if self.momentum:
                 v = self.velocity[i]
                 v = g.copy() if v is None else self.momentum * v + g
@@ -61,12 +63,7 @@ class Adam(Optimizer):
     def step(self):
         self.t += 1
         b1, b2 = self.betas
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for i, p, g in self._gradients():
             self.m[i] = b1 * self.m[i] + (1 - b1) * g
             self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
             m_hat = self.m[i] / (1 - b1 ** self.t)

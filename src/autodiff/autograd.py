@@ -108,6 +108,7 @@ def _run(roots, retain_graph, create_graph, capture):
     found = {}
     stored = set()  # arrays handed to a leaf's .grad in this pass: never hand one out twice
     previous = state.tensor_backward, state.grad_enabled
+    anomaly = state.anomaly
     # Backward rules see Tensors and are recorded only under create_graph.
     state.tensor_backward = state.grad_enabled = create_graph
     try:
@@ -137,7 +138,7 @@ def _run(roots, retain_graph, create_graph, capture):
                     gi = np.asarray(gi)
                 if gi.shape != edge._shape or gi.dtype is not edge._dtype:
                     gi = _conform(node, i, edge, gi, create_graph)
-                if state.anomaly:
+                if anomaly:
                     _check_finite(node, i, gi)
                 if edge in grads:
                     grads[edge] = grads[edge] + gi  # the sum over paths

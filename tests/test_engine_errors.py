@@ -444,3 +444,16 @@ def test_in_place_change_through_a_detached_alias_is_caught():
     x.detach().add_(1.0)
     with pytest.raises(RuntimeError, match="in-place"):
         y.backward()
+
+
+def test_an_index_out_of_range_is_an_index_error_naming_the_op():
+    x = ad.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(IndexError, match="Index"):
+        x[5]
+
+
+def test_a_0d_leaf_accumulated_twice_keeps_an_array_grad():
+    x = ad.tensor(2.0, requires_grad=True)
+    (x * x).backward()
+    (x * 3.0).backward()
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 7.0

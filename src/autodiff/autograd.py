@@ -90,11 +90,10 @@ def _roots(tensors, grads, create_graph):
                                    f"tensor of that shape), or reduce it first, e.g. .sum()")
             g = np.ones_like(t.data)
         else:
-            g = g.data if isinstance(g, Tensor) else np.asarray(g, dtype=t.dtype)
+            g = np.array(g.data if isinstance(g, Tensor) else g, dtype=t.dtype)  # a copy
             if g.shape != t.shape:
                 raise RuntimeError(f"gradient has shape {g.shape}, but the output it is for "
                                    f"has shape {t.shape}; they must match")
-            g = g.astype(t.dtype, copy=True)
         roots.append((t._node(), Tensor._make(g, False) if create_graph else g))
     return roots
 
@@ -117,12 +116,12 @@ def _run(roots, retain_graph, create_graph, capture):
             if g is None:
                 continue
             if node._hooks is not None or node._retained is not None:
-                g = _tensor_hooks(node, g, create_graph)
+                g = _tensor_hooks(node, g, create_graph, stored)
             if capture is not None and node in capture:
                 found[node] = g
             if node._fn is None:  # a leaf's AccumulateGrad: the end of this path
                 if capture is None:
-                    _accumulate_leaf(node.variable, g, create_graph, stored)
+                    _accumulate_grad(node.variable, g, create_graph, stored)
                 continue
             input_grads = node._fn.backward(node, g)
             if type(input_grads) is not tuple:
@@ -171,21 +170,22 @@ def _conform(node, i, edge, gi, create_graph):
     return gi if create_graph or gi.dtype == edge._dtype else gi.astype(edge._dtype)
 
 
-def _accumulate_leaf(leaf, g, create_graph, stored):
+def _accumulate_grad(tensor, g, create_graph, stored):
+    """Add `g` into `tensor.grad`: a leaf's, or a non-leaf's that called retain_grad()."""
     if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-    elif leaf.grad is not None:
-        leaf.grad = Tensor._make(leaf.grad.data + g, False)
+        tensor.grad = g if tensor.grad is None else tensor.grad + g
+    elif tensor.grad is not None:
+        tensor.grad = Tensor._make(np.asarray(tensor.grad.data + g), False)  # 0-d stays array
     else:
-        # Keep the array only if no other leaf can see it: it owns its memory (not a view,
+        # Keep the array only if no other .grad can see it: it owns its memory (not a view,
         # not a broadcast) and was not given out already in this pass.
         if g.base is not None or id(g) in stored:
             g = np.array(g)
         stored.add(id(g))
-        leaf.grad = Tensor._make(g, False)
+        tensor.grad = Tensor._make(g, False)
 
 
-def _tensor_hooks(node, g, create_graph):
+def _tensor_hooks(node, g, create_graph, stored):
     if node._hooks:
         for hook in list(node._hooks):
             result = hook(g if create_graph else Tensor._make(np.asarray(g), False))
@@ -195,11 +195,7 @@ def _tensor_hooks(node, g, create_graph):
     if node._retained is not None:
         out = node._retained()
         if out is not None:
-            if create_graph:
-                out.grad = g if out.grad is None else out.grad + g
-            else:
-                out.grad = Tensor._make(np.array(g) if out.grad is None else out.grad.data + g,
-                                        False)
+            _accumulate_grad(out, g, create_graph, stored)
     return g
 
 

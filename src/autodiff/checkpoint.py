@@ -13,7 +13,7 @@ from .tensor import Tensor
 class Checkpoint(Function):
     @staticmethod
     def forward(ctx, fn, _anchor, *arrays):
-        ctx.segment = fn  # not ctx.fn: that is the Node's Function class, used by backward
+        ctx.segment = fn
         ctx.save_for_backward(*arrays)
         with no_grad():
             out = fn(*[Tensor._make(a, False) for a in arrays])

@@ -35,7 +35,7 @@ class Node:
 
     `_next` holds, per forward argument, the Node that produced it (or a leaf's
     `AccumulateGrad`), or None where no gradient flows. Defaults live on the class so that
-    creating a Node -- once per op call -- sets a single attribute.
+    creating a Node -- once per op call -- sets only its Function and its place on the tape.
     """
 
     _next = ()
@@ -46,7 +46,7 @@ class Node:
     _keys = None         # its saved buffers, as counted in memory.saved_bytes()
     _hooks = None        # hooks on the output tensor (a non-leaf's register_hook)
     _retained = None     # weakref to the output, if it called retain_grad()
-    _shape = None         # the output's shape and dtype, which gradients must match
+    _shape = None        # the output's shape and dtype, which gradients must match
     _dtype = None
     _trace = None        # where forward created this node, under detect_anomaly
 
@@ -136,14 +136,14 @@ class Node:
     def release(self):
         """Free saved arrays after backward (unless retain_graph)."""
         if self._keys is not None:
-            memory.untrack(self._keys)
+            memory.drop(self._keys)
             self._keys = None
         if self._saved:
             self._saved = None
 
     def __del__(self):
         if self._keys is not None and memory is not None:
-            memory.untrack(self._keys)
+            memory.drop(self._keys)
 
 
 class AccumulateGrad(Node):
@@ -237,6 +237,9 @@ def _jvp(cls, ctx, args, out):
 
 
 def _op_error(cls, args, error):
+    """numpy's error, with the op's name and its inputs. A shape mismatch (numpy's
+    ValueError) becomes a RuntimeError, as in PyTorch; bad indices and types keep their type."""
     shapes = ", ".join(
         f"{tuple(a.shape)} {a.dtype}" if hasattr(a, "shape") else repr(a) for a in args)
-    return RuntimeError(f"{cls.__name__}: {error} (inputs: {shapes})")
+    kind = RuntimeError if isinstance(error, ValueError) else type(error)
+    return kind(f"{cls.__name__}: {error} (inputs: {shapes})")

@@ -12,7 +12,7 @@ _peak = 0
 
 
 def hold(array, is_leaf):
-    """Count one more holder of `array`'s buffer; return the key to `release` it with."""
+    """Count one more holder of `array`'s buffer; return the key to `drop` it with."""
     global _current, _peak
     while array.base is not None and type(array.base) is np.ndarray:
         array = array.base  # a view keeps its whole base alive
@@ -28,7 +28,8 @@ def hold(array, is_leaf):
     return key
 
 
-def untrack(keys):
+def drop(keys):
+    """One holder fewer for each buffer; a buffer nobody holds stops counting."""
     global _current
     for key in keys:
         entry = _live[key]

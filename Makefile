@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[book,test]'
+	$(PY) -m pip install --quiet -e '.[book,test,grade]'
 	touch $(STAMP)
 
 # ---- the book: Jupyter Book 1.x, warnings are errors, execution cached in _build/ -------

@@ -1,0 +1,1 @@
+"""The instructor's tool: release student versions, grade submissions, write feedback."""

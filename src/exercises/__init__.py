@@ -1,0 +1,1 @@
+"""Checks the exercise notebooks import."""

@@ -117,3 +117,21 @@ section{{border-left:4px solid #888;padding:0 1rem;margin:1rem 0}}
 {note}{reason}{''.join(rows)}
 </body></html>
 """
+
+
+def write_feedback(course, assignment, out=print):
+    """feedback/<student>/<assignment>/feedback.html for every graded result."""
+    import json
+    results_dir = Path(course) / "autograded" / assignment
+    paths = []
+    for path in sorted(results_dir.glob("*.json")):
+        result = json.loads(path.read_text())
+        target = Path(course) / "feedback" / result["student_id"] / assignment / "feedback.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(feedback_html(result))
+        paths.append(target)
+    if not paths:
+        raise FileNotFoundError(f"no graded results in {results_dir}: run `autograder grade "
+                                f"{assignment} --submissions DIR` first")
+    out(f"wrote {len(paths)} feedback pages under {Path(course) / 'feedback'}")
+    return paths

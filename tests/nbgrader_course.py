@@ -29,24 +29,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from autograder import known_wrong, notebooks  # noqa: E402
+from autograder.known_wrong import BLANK, REFERENCE  # noqa: E402,F401
 
 CACHE = ROOT / "_build" / "nbgrader-tests"
-REFERENCE, BLANK = "reference", "blank"
-
-
-def corpus(assignment):
-    """{submission name: {notebook file name: notebook}} and {name: KnownWrong or None}."""
-    sources = {p.name: notebooks.read(p) for p in notebooks.source_notebooks(assignment)}
-    subs = {REFERENCE: {n: notebooks.filled(nb) for n, nb in sources.items()},
-            BLANK: {n: notebooks.student_version(nb) for n, nb in sources.items()}}
-    wrongs = {}
-    for i, wrong in enumerate(known_wrong.for_assignment(assignment)):
-        name = f"wrong{i:02d}"
-        nb_name = wrong.notebook or next(iter(sources))
-        subs[name] = {n: (wrong.apply(nb) if n == nb_name else notebooks.filled(nb))
-                      for n, nb in sources.items()}
-        wrongs[name] = wrong
-    return subs, wrongs
 
 
 def autograde(assignment, submissions, workdir, halves=2):
@@ -109,7 +94,7 @@ def _run_id() -> str:
 def autograde_corpus(assignment):
     """Scores of the assignment's whole corpus under plain nbgrader, graded once per run:
     ({submission: {grade id: score}}, {submission: KnownWrong}, {grade id: max points})."""
-    subs, wrongs = corpus(assignment)
+    _, subs, wrongs = known_wrong.corpus(assignment)
     max_points = {}
     for p in notebooks.source_notebooks(assignment):
         max_points.update(notebooks.points(notebooks.read(p)))

@@ -43,3 +43,23 @@ def for_assignment(assignment):
             return []
         raise
     return list(module.WRONG)
+
+
+REFERENCE, BLANK = "reference", "blank"
+
+
+def corpus(assignment):
+    """What every suite is checked against: ({notebook: source}, {submission: {notebook:
+    nb}}, {submission: KnownWrong}) with submissions "reference" (the perfect one),
+    "blank" (the untouched student version) and "wrongNN" (one per known-wrong answer)."""
+    sources = {p.name: notebooks.read(p) for p in notebooks.source_notebooks(assignment)}
+    subs = {REFERENCE: {n: notebooks.filled(nb) for n, nb in sources.items()},
+            BLANK: {n: notebooks.student_version(nb) for n, nb in sources.items()}}
+    wrongs = {}
+    for i, wrong in enumerate(for_assignment(assignment)):
+        name = f"wrong{i:02d}"
+        target = wrong.notebook or next(iter(sources))
+        subs[name] = {n: (wrong.apply(nb) if n == target else notebooks.filled(nb))
+                      for n, nb in sources.items()}
+        wrongs[name] = wrong
+    return sources, subs, wrongs

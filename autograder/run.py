@@ -6,6 +6,7 @@ the reason, everything in the sandbox is killed, and a fresh process picks up wi
 step -- after re-running the cells that succeeded, so the namespace is rebuilt. A fault
 therefore costs only the part it happened in.
 """
+import io
 import json
 import os
 import select
@@ -18,7 +19,7 @@ import numpy as np
 
 from exercises import probes
 
-from .sandbox import Limits, Sandbox
+from .sandbox import Limits, Sandbox, SandboxError
 
 CHILD = Path(__file__).with_name("child.py")
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -70,13 +71,15 @@ def run(steps, workdir, limits=Limits(), unsandboxed=False):
         finished, failed_at, fault, text = _attempt(scratch, attempt, set(done_exec),
                                                     limits, remaining, unsandboxed)
         output.append(text)
-        for i, (error, seconds) in finished.items():
+        for i, (error, seconds, outputs) in finished.items():
             if i in done_exec:
                 continue
             step_result = StepResult(error=error, seconds=seconds)
             if steps[i].kind == "probe" and error is None:
-                step_result.outputs, step_result.error = _read_outputs(scratch, i)
+                step_result.outputs, step_result.error = outputs
                 step_result.cases = cases[i]
+                if step_result.outputs is None and step_result.error is None:
+                    step_result.error = "its outputs are missing (deleted by your code?)"
                 if step_result.outputs is not None and len(step_result.outputs) != len(cases[i]):
                     step_result.outputs, step_result.error = None, "the outputs were malformed"
             result.steps[i] = step_result
@@ -121,9 +124,9 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
     sandbox = Sandbox(scratch, limits, readonly=[SRC, CHILD], unsandboxed=unsandboxed)
     finished, current, fault = {}, None, None
     try:
-        proc = sandbox.popen([sandbox.python, "-I", str(CHILD), str(scratch / "plan.json"),
-                              str(write_fd)], pass_fds=(write_fd,), stdin=None,
-                             stdout_path=log)
+        proc = sandbox.popen([sandbox.python, "-I", str(CHILD),
+                              sandbox.inside(scratch / "plan.json"), str(write_fd)],
+                             pass_fds=(write_fd,), stdin=None, stdout_path=log)
         os.close(write_fd)
         deadline_total = time.monotonic() + remaining
         buffer, started = b"", None
@@ -158,7 +161,8 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
                 elif message.get("end") == current:
                     error = message.get("error")
                     finished[current] = (str(error)[:2000] if error else None,
-                                         time.monotonic() - started)
+                                         time.monotonic() - started,
+                                         _read_outputs(sandbox, current))
                     current = None
             if len(buffer) > 1 << 20:
                 fault = "the process wrote garbage to the grader's channel"
@@ -192,16 +196,22 @@ def _death(code):
     return f"the process exited with code {code} (os._exit or a crash in your code?)"
 
 
-def _read_outputs(scratch, i):
-    """The probe's outputs, read as plain arrays (never pickle) and checked for form."""
-    npz, index = scratch / "out" / f"{i}.npz", scratch / "out" / f"{i}.json"
+def _read_outputs(sandbox, i):
+    """A probe step's outputs, read while the sandbox is up (its scratch goes with it), as
+    plain arrays (never pickle; no symlink followed) and checked for form. For an exec step
+    there are none: (None, None)."""
     try:
-        if npz.stat().st_size > MAX_RESULT_BYTES or index.stat().st_size > 1 << 20:
-            return None, "the outputs were too large to read"
-        entries = json.loads(index.read_text())
-        with np.load(npz, allow_pickle=False) as data:
+        raw_index = sandbox.read_file(f"out/{i}.json", 1 << 20)
+    except SandboxError:
+        return None, None  # an exec step, or a probe whose outputs are missing (judged so)
+    try:
+        entries = json.loads(raw_index)
+        raw = sandbox.read_file(f"out/{i}.npz", MAX_RESULT_BYTES)
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             arrays = {key: np.array(data[key]) for key in data.files}
-    except (OSError, ValueError, KeyError) as e:
+    except SandboxError as e:
+        return None, f"the outputs could not be read ({e})"
+    except (ValueError, KeyError, OSError) as e:
         return None, f"the outputs could not be read ({type(e).__name__})"
     outputs = []
     for c, entry in enumerate(entries if isinstance(entries, list) else []):

@@ -15,6 +15,7 @@ numbers. A seed gives hidden cases, judged with messages that say what is wrong 
 but never show an input or an expected value.
 """
 import contextlib
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
@@ -129,11 +130,17 @@ def verdict(name, cases, outputs, hidden, scan_findings=()):
             error = out["error"]
             if error.startswith("delegated:"):
                 return f"{label}: scored 0 because {error[len('delegated: '):]}."
-            return f"{label}: {error}"
+            return f"{label}: {_masked(error) if hidden else error}"
         message = p.judge(out, case, hidden)
         if message:
             return f"{label}: {message}"
     return None
+
+
+def _masked(error):
+    """An exception's message with its numbers hidden: numpy's errors quote the shapes
+    (and sometimes values) of the hidden inputs that caused them."""
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "…", error)
 
 
 def check(name, *objects, seed=None):

@@ -11,6 +11,7 @@ import json
 import os
 import select
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,8 +148,11 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
             chunk = os.read(read_fd, 65536)
             if not chunk:  # the process closed the pipe: it ended
                 if current is not None:
-                    proc.wait(timeout=5)
-                    fault = sandbox.reason() or _death(proc.returncode)
+                    try:
+                        proc.wait(timeout=5)
+                        fault = sandbox.reason() or _death(proc.returncode)
+                    except subprocess.TimeoutExpired:
+                        fault = "your code closed the grader's channel"
                 break
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
@@ -159,11 +163,17 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
                 if "start" in message and current is None:
                     current, started = message["start"], time.monotonic()
                 elif message.get("end") == current:
+                    limit = sandbox.reason()
+                    if limit:  # a fork or disk bomb that the step survived: start afresh
+                        fault = f"your code hit the sandbox's {limit}"
+                        break
                     error = message.get("error")
                     finished[current] = (str(error)[:2000] if error else None,
                                          time.monotonic() - started,
                                          _read_outputs(sandbox, current))
                     current = None
+            if fault:
+                break
             if len(buffer) > 1 << 20:
                 fault = "the process wrote garbage to the grader's channel"
                 break

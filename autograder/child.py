@@ -1,12 +1,14 @@
 """The only autograder code that runs inside the sandbox, beside the student's.
 
-    python -I child.py PLAN.json PROTOCOL_FD
+    python -I child.py PLAN.json PROTOCOL_FD ACK_FD
 
 Runs the plan's steps in order in one namespace: an exec step runs a cell's code; a probe
 step loads generated inputs from `cases/<i>.npz`, calls the student's objects on them
 (`exercises.probes.collect`) and writes the outputs to `out/<i>.npz` plus `out/<i>.json`.
 Before and after each step it writes a JSON line to PROTOCOL_FD, so the grader outside can
-time each step and knows which one a crash interrupted.
+time each step and knows which one a crash interrupted; after each step it waits for a
+byte on ACK_FD, so the grader has read a probe's outputs before any more student code runs
+(and could rewrite them).
 
 Nothing here is trusted: the student's code can rewrite any of it. What leaves is plain data
 (arrays and JSON), judged by the grader, which never calls anything it receives. The file
@@ -19,7 +21,7 @@ import sys
 import traceback
 
 
-def main(plan_path, protocol_fd):
+def main(plan_path, protocol_fd, ack_fd):
     import numpy as np
 
     from exercises import probes
@@ -40,9 +42,11 @@ def main(plan_path, protocol_fd):
                 traceback.print_exc()
         else:
             error = _probe(np, probes, namespace, step, folder)
-        protocol.write(json.dumps({"end": i, "error": error}) + "\n")
         sys.stdout.flush()
         sys.stderr.flush()
+        protocol.write(json.dumps({"end": i, "error": error}) + "\n")
+        if not os.read(int(ack_fd), 1):
+            return  # the grader is gone
 
 
 def _probe(np, probes, namespace, step, folder):
@@ -73,4 +77,4 @@ def _probe(np, probes, namespace, step, folder):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

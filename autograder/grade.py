@@ -7,11 +7,13 @@ rerun after a crash, kill -9 or Ctrl-C skips every submission whose result match
 current files and test suite, and grades the rest. Only this process writes the gradebook
 and the CSV.
 """
+import ctypes
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -19,6 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
+
+from exercises import probes
 
 from . import compare, notebooks, plan, report
 from .gradebook import Gradebook
@@ -39,12 +43,21 @@ def secret(course):
     return bytes.fromhex(path.read_text().strip())
 
 
+CHECKS_CORE = ("probes", "diagnose", "numerics", "delegation")
+
+
 def suite_hash(assignment):
-    """Hash of what decides a score: the source notebooks and the checks' code."""
+    """Hash of what decides this assignment's scores: its source notebooks, the checks'
+    shared code and the modules its probes live in (not other assignments' probes)."""
     h = hashlib.sha256()
+    modules = set(CHECKS_CORE)
     for path in notebooks.source_notebooks(assignment):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    for path in sorted((notebooks.ROOT / "src" / "exercises").glob("*.py")):
+        for part in plan.parts(notebooks.read(path), path.name):
+            modules.update(probes.get(c.probe).run.__module__.rsplit(".", 1)[-1]
+                           for c in part.calls)
+    for name in sorted(modules):
+        path = notebooks.ROOT / "src" / "exercises" / f"{name}.py"
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -109,6 +122,17 @@ def grade_one(job):
             "score": score, "max_score": sum(p["max_points"] for p in parts_out),
             "parts": parts_out, "seconds": round(time.monotonic() - start, 3),
             "output": "".join(printed)[-20000:]}
+
+
+def _worker_init():
+    """Workers leave Ctrl-C to the parent (which saves what is done, then stops them) and
+    die with it, even under kill -9, taking their sandboxes with them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _read_submission(path, name):
@@ -200,7 +224,7 @@ class Grader:
             gb.declare(self.assignment, sources)
             for result in results.values():
                 self._record(gb, result)
-            pool = ProcessPoolExecutor(self.jobs)
+            pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
             try:
                 pending = {pool.submit(grade_one, job): job for job in jobs}
                 while pending:
@@ -214,13 +238,19 @@ class Grader:
                         progress.advance(job["student"], result)
             except KeyboardInterrupt:
                 interrupted = True
+                workers = list((pool._processes or {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
-                for proc in list(getattr(pool, "_processes", {}).values()):
+                for proc in workers:  # their sandboxes die with them (--die-with-parent)
                     proc.kill()
             finally:
                 pool.shutdown(wait=not interrupted, cancel_futures=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
         progress.finish(interrupted)
+        if interrupted:  # the CSV says what a rerun will keep: the results on disk
+            results = {s: r for s, r in results.items() if r["status"] == "error"}
+            for student in students:
+                if self.result_path(student).exists():
+                    results[student] = json.loads(self.result_path(student).read_text())
         csv = report.write_csv(self.course / "grades.csv", self.assignment, students, results,
                                self._part_ids(sources))
         self.out(f"wrote {csv} ({len(results)} of {len(students)} graded)")

@@ -65,20 +65,21 @@ def write_csv(path, assignment, students, results, part_ids):
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student_id", "assignment", "score", "max_score", "status", "reason",
-                         *part_ids])
+                         "sandboxed", *part_ids])
         max_score = next((r["max_score"] for r in results.values()
                           if r.get("max_score") is not None), "")
         for student in students:
             r = results.get(student)
             if r is None:
                 writer.writerow([student, assignment, "", max_score, "not graded",
-                                 "grading was interrupted; rerun to finish", *[""] * len(part_ids)])
+                                 "grading was interrupted; rerun to finish", "",
+                                 *[""] * len(part_ids)])
                 continue
             points = {p["grade_id"]: p["points"] for p in r.get("parts", [])}
             reason = r.get("reason") or "; ".join(
                 f"{p['grade_id']}: {p['reason']}" for p in r.get("parts", []) if p.get("reason"))
             writer.writerow([student, assignment, _num(r.get("score")), _num(r.get("max_score")),
-                             r.get("status"), reason,
+                             r.get("status"), reason, "yes" if r.get("sandboxed") else "no",
                              *[_num(points.get(g)) for g in part_ids]])
     os.replace(tmp, path)
     return path

@@ -121,14 +121,17 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
     """One process over `attempt`: {step: (error, seconds)}, the step a fault stopped it
     in (or None), the fault in words, and what it printed."""
     read_fd, write_fd = os.pipe()
+    ack_read, ack_write = os.pipe()
     log = scratch.parent / "output.txt"
     sandbox = Sandbox(scratch, limits, readonly=[SRC, CHILD], unsandboxed=unsandboxed)
     finished, current, fault = {}, None, None
     try:
         proc = sandbox.popen([sandbox.python, "-I", str(CHILD),
-                              sandbox.inside(scratch / "plan.json"), str(write_fd)],
-                             pass_fds=(write_fd,), stdin=None, stdout_path=log)
+                              sandbox.inside(scratch / "plan.json"), str(write_fd),
+                              str(ack_read)],
+                             pass_fds=(write_fd, ack_read), stdin=None, stdout_path=log)
         os.close(write_fd)
+        os.close(ack_read)
         deadline_total = time.monotonic() + remaining
         buffer, started = b"", None
         while True:
@@ -172,6 +175,7 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
                                          time.monotonic() - started,
                                          _read_outputs(sandbox, current))
                     current = None
+                    _acknowledge(ack_write)
             if fault:
                 break
             if len(buffer) > 1 << 20:
@@ -179,12 +183,22 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
                 break
     finally:
         os.close(read_fd)
+        os.close(ack_write)
         sandbox.kill()
         sandbox.close()
     text = log.read_bytes()[:limits.output_bytes].decode("utf-8", "replace") if log.exists() else ""
     if fault is not None and current is not None and current in rerun:
         fault = None  # a re-run cell that now fails: the next attempt skips it
     return finished, current if fault else None, fault, text
+
+
+def _acknowledge(fd):
+    """Let the child go on to the next step (it waits, so nothing rewrites the outputs
+    just read). A child that is gone or stopped reading is dealt with by the timeouts."""
+    try:
+        os.write(fd, b"k")
+    except OSError:
+        pass
 
 
 def _message(line):
@@ -221,7 +235,7 @@ def _read_outputs(sandbox, i):
             arrays = {key: np.array(data[key]) for key in data.files}
     except SandboxError as e:
         return None, f"the outputs could not be read ({e})"
-    except (ValueError, KeyError, OSError) as e:
+    except Exception as e:  # noqa: BLE001  (the student wrote these bytes: any parse error)
         return None, f"the outputs could not be read ({type(e).__name__})"
     outputs = []
     for c, entry in enumerate(entries if isinstance(entries, list) else []):

@@ -8,12 +8,15 @@ configuration with the same ``make book``.
 from __future__ import annotations
 
 import re
+import shutil
 import zlib
 from pathlib import Path
+from urllib.parse import unquote
 
 import nbformat
 import pytest
 
+from autograder import notebooks, release
 from bookbuild import (
     HTML,
     ROOT,
@@ -25,6 +28,7 @@ from bookbuild import (
     myst_notebook,
     toc_pages,
 )
+from leakcheck import find_leaks, forbidden_strings, plant_secrets
 
 # Pages Sphinx adds to every build besides the toc's (index.html redirects to the root).
 GENERATED_PAGES = {"index", "search", "genindex"}
@@ -168,6 +172,12 @@ def published_bytes(path: Path) -> bytes:
 
 def test_unpublished_files_never_reach_the_html(book, tmp_path):
     copy = make_book_copy(tmp_path / "book", with_real_chapters=True, reuse_execution_cache=True)
+    # The real toc's Exercises page, and the assignments it and the chapters offer, with
+    # SENTINEL in every solution region and hidden test, and a control in a given cell.
+    shutil.copy2(ROOT / "exercises.md", copy / "exercises.md")
+    shutil.copytree(notebooks.SOLUTIONS, copy / "solutions")
+    given = "xqzgivencell6071"
+    plant_secrets(copy / "solutions", SENTINEL, given)
     planted = plant_unpublished_files(copy)
     control = "xqzcontrol5293"  # proves the search below finds planted text, index included
     with (copy / "intro.md").open("a") as intro:
@@ -180,7 +190,7 @@ def test_unpublished_files_never_reach_the_html(book, tmp_path):
             for path in html.rglob("*")
             if path.is_file() and marker.encode() in published_bytes(path)
         )
-        for marker in (SENTINEL, control)
+        for marker in (SENTINEL, control, given)
     }
     assert found[SENTINEL] == [], f"text from unpublished files ({planted}) reached: {found[SENTINEL]}"
     names = {str(p.relative_to(html)) for p in html.rglob("*")}
@@ -191,6 +201,11 @@ def test_unpublished_files_never_reach_the_html(book, tmp_path):
     result.require_ok()
     assert {"intro.html", "searchindex.js", "_sources/intro.md"} <= set(found[control]), (
         f"the control text added to intro.md was found only in {found[control]}"
+    )
+    downloads = {str(p.relative_to(html)) for p in html.glob("_downloads/*/*.ipynb")}
+    assert downloads and set(found[given]) == downloads, (
+        f"the control text in a given cell was found in {found[given]}, "
+        f"not in every released notebook {sorted(downloads)}"
     )
 
 
@@ -236,13 +251,18 @@ def test_no_page_loads_anything_from_the_internet(book):
     )
 
 
-# Every page the toc lists after the root is a chapter, and every chapter is a notebook.
-CHAPTERS = toc_pages()[1:]
+# Every page the toc lists after the root is a chapter, and every chapter is a notebook,
+# except these plain MyST-markdown pages (not executed, no notebook download).
+PLAIN_PAGES = ["exercises"]
+CHAPTERS = chapter_pages()
 
 
 def test_every_chapter_is_a_myst_notebook():
     assert CHAPTERS, "_toc.yml lists no chapters"
-    assert chapter_pages() == CHAPTERS, "some chapters are not MyST-markdown notebooks"
+    assert set(PLAIN_PAGES) <= set(toc_pages()), "a plain page is missing from _toc.yml"
+    assert CHAPTERS == [p for p in toc_pages()[1:] if p not in PLAIN_PAGES], (
+        "some chapters are not MyST-markdown notebooks"
+    )
 
 
 @pytest.mark.parametrize("page", CHAPTERS)
@@ -260,3 +280,93 @@ def test_every_chapter_offers_a_valid_notebook_download(book, page):
     assert all(not c.get("outputs") for c in code_cells), "the download is the source, unrun"
     title = re.search(r"^# (.+)$", source, re.MULTILINE).group(1).strip()
     assert any(title in c.source for c in notebook.cells if c.cell_type == "markdown")
+
+
+# ---- the exercises: their student versions are published, their solutions never ----------
+
+RELEASED = [(a, p.name) for a in release.assignments() for p in notebooks.source_notebooks(a)]
+# The chapters that carry a "Practise this" box, and the assignment it offers.
+PRACTISED_IN = {
+    "chapters/02_mlp_backprop": "vjps",
+    "chapters/03_softmax_cross_entropy": "vjps",
+}
+DOWNLOAD_LINK = re.compile(
+    r'<a class="reference download internal"[^>]*\bhref="([^"]+)"[^>]*>(.*?)</a>', re.S
+)
+
+
+def source_and_student(assignment: str, name: str):
+    source = notebooks.read(notebooks.SOLUTIONS / assignment / name)
+    return source, notebooks.student_version(source)
+
+
+def download_links(page: str) -> list[tuple[str, Path]]:
+    """(link text, the file the link resolves to) for each download link of a built page."""
+    text = (HTML / f"{page}.html").read_text()
+    return [
+        (re.sub(r"<[^>]*>", "", label).strip(), (HTML / page).parent.joinpath(unquote(href)))
+        for href, label in DOWNLOAD_LINK.findall(text)
+    ]
+
+
+def offered_assignments(page: str) -> set[tuple[str, str]]:
+    """The (assignment, notebook) pairs whose student version a page's links download."""
+    offered = set()
+    for label, target in download_links(page):
+        assert target.resolve().is_relative_to(HTML.resolve()), f"{page}: {target} is outside"
+        assert target.is_file(), f"{page}: the download {label} points at missing {target}"
+        downloaded = nbformat.read(target, as_version=4)
+        offered |= {
+            (a, name)
+            for a, name in RELEASED
+            if name == label and downloaded == source_and_student(a, name)[1]
+        }
+    return offered
+
+
+def test_no_built_file_holds_a_solution_or_hidden_test(book):
+    """Every file of the HTML (pages, _sources, search index, downloads) against every
+    secret line and hidden seed of every source notebook (see leakcheck). What any page or
+    any student version shows is public: a solution line of one assignment that another
+    gives (`return out`) is no secret."""
+    pairs = [source_and_student(assignment, name) for assignment, name in RELEASED]
+    public = "\n".join(
+        [(ROOT / f"{page}.md").read_text() for page in toc_pages()]
+        + [cell.source for _, student in pairs for cell in student.cells]
+    )
+    forbidden = set().union(*(forbidden_strings(src, student, public) for src, student in pairs))
+    files = [path for path in HTML.rglob("*") if path.is_file()]
+    downloads = [path for path in files if path.parent.parent.name == "_downloads"]
+    assert len(downloads) >= len(RELEASED), f"the student versions are not published: {downloads}"
+    assert find_leaks(files, forbidden) == {}
+
+
+def test_the_exercises_page_offers_every_assignment(book):
+    assert RELEASED, f"no assignments in {notebooks.SOLUTIONS}"
+    missing = set(RELEASED) - offered_assignments("exercises")
+    assert not missing, f"exercises.html has no working download of {sorted(missing)}"
+
+
+@pytest.mark.parametrize("page, assignment", PRACTISED_IN.items())
+def test_a_chapter_offers_the_exercise_that_practises_it(book, page, assignment):
+    html = (HTML / f"{page}.html").read_text()
+    assert "Practise this" in html, f"{page} has no 'Practise this' box"
+    wanted = {(a, name) for a, name in RELEASED if a == assignment}
+    assert wanted and wanted <= offered_assignments(page), (
+        f"{page} does not offer a working download of every notebook of {assignment}"
+    )
+
+
+def test_an_assignment_left_off_the_exercises_page_fails_the_build(tmp_path):
+    """As does a page offering an assignment that does not exist."""
+    copy = make_book_copy(
+        tmp_path / "book",
+        chapters={"exercises.md": "# Exercises\n\n{assignment-download}`no_such_one`\n"},
+    )
+    shutil.copytree(notebooks.SOLUTIONS / RELEASED[0][0], copy / "solutions" / RELEASED[0][0])
+    result = make_book(copy)
+    assert not result.ok, "a build whose Exercises page leaves out an assignment must fail"
+    assert f"assignment {RELEASED[0][0]!r} (solutions/{RELEASED[0][0]}) is not offered" in (
+        result.log
+    ), result.tail()
+    assert "no assignment 'no_such_one' in solutions/" in result.log, result.tail()

@@ -28,16 +28,31 @@ Loaded through ``sphinx: local_extensions`` in ``_config.yml``. What it does:
    a file under ``offline_book_private_dirs`` triggers a warning, which fails the build.
 6. The theme-mode console error ("Got invalid theme mode") is fixed in ``_config.yml``
    (``html_context: default_mode: auto``), not here.
+7. **The exercises as downloads.** At ``builder-inited`` (before any page is read) it writes
+   the student version of every assignment in ``offline_book_solutions_dir`` with
+   ``autograder.release``, the step ``autograder release`` runs, to
+   ``_build/release/<assignment>/<notebook>.ipynb``: nbgrader's own preprocessors strip the
+   solutions and hidden tests. A page offers them with the role
+   ``{assignment-download}`vjps```, which becomes one ``{download}`` link per notebook of the
+   assignment, so Sphinx copies the notebooks to ``_downloads/`` and links them relatively
+   (fine from ``file://``). The pages depend on the released copies, never on
+   ``solutions/``, so the private-folder check above still fails any page that pulls in a
+   source notebook. Unchanged notebooks are not rewritten, so a rebuild re-reads nothing;
+   a notebook added to or removed from an assignment re-reads the pages that offer it.
+   Every assignment must be offered on ``offline_book_exercises_page`` (when that page is
+   in the book), or the build warns (fails).
 """
 
 from __future__ import annotations
 
 import filecmp
+import os
 import shutil
 from pathlib import Path
 
 import nbformat
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
@@ -184,16 +199,142 @@ def offer_notebook_download(app: Sphinx, pagename, templatename, context, doctre
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def _release_dir(app: Sphinx) -> Path:
+    """Where the book keeps the student versions: beside the HTML, in _build/release/."""
+    return Path(app.outdir).parent / "release"
+
+
+def _released(app: Sphinx) -> dict[str, list[str]]:
+    """{assignment: its released notebook names}, as release_exercises left them."""
+    folder = _release_dir(app)
+    if not folder.is_dir():
+        return {}
+    return {
+        sub.name: sorted(p.name for p in sub.glob("*.ipynb"))
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir()
+    }
+
+
+def release_exercises(app: Sphinx) -> None:
+    """Write every assignment's student version to _build/release/, and only those."""
+    from autograder import release
+
+    solutions = Path(app.srcdir) / app.config.offline_book_solutions_dir
+    target = _release_dir(app)
+    names = release.assignments(solutions)
+    for name in names:
+        try:
+            versions = release.student_versions(name, solutions)
+        except Exception as err:  # a malformed source notebook: say which one
+            raise ExtensionError(
+                f"[offline_book] cannot make the student version of {solutions / name}: {err}"
+            ) from err
+        changed = [path.name for path, new in release.write(versions, target / name) if new]
+        for stale in (target / name).glob("*.ipynb"):
+            if stale.name not in versions:
+                stale.unlink()
+        if changed:
+            logger.info("[offline_book] released %s: %s", name, ", ".join(changed))
+    if target.is_dir():
+        for stale in target.iterdir():
+            if stale.name not in names:
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+
+
+def assignment_download_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{assignment-download}`vjps```: a download link to each notebook of an assignment."""
+    env = inliner.document.settings.env
+    assignment = text.strip()
+    released = _released(env.app)
+    if assignment not in released:
+        message = inliner.reporter.error(
+            f"[offline_book] no assignment {assignment!r} in "
+            f"{env.app.config.offline_book_solutions_dir}/ (assignments: "
+            f"{', '.join(released) or 'none'})",
+            line=lineno,
+        )
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    if not hasattr(env, "offline_book_offered"):
+        env.offline_book_offered = {}
+    env.offline_book_offered.setdefault(env.docname, {})[assignment] = released[assignment]
+    folder = os.path.relpath(_release_dir(env.app) / assignment, env.srcdir)
+    links: list[nodes.Node] = []
+    for notebook in released[assignment]:
+        if links:
+            links.append(nodes.Text(", "))
+        link = addnodes.download_reference(
+            rawtext, "", refdoc=env.docname, refdomain="", reftype="download",
+            refexplicit=True, refwarn=False,
+            reftarget=f"/{folder}/{notebook}",  # a leading "/": relative to the book's root
+        )
+        link += nodes.literal(notebook, notebook, classes=["xref", "download"])
+        links.append(link)
+    return links, []
+
+
+def pages_offering_changed_assignments(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """Re-read a page whose offered assignment gained or lost a notebook since it was read.
+
+    (A changed notebook needs nothing here: Sphinx re-reads the pages that download it.)
+    """
+    released = _released(app)
+    return [
+        docname
+        for docname, offers in getattr(env, "offline_book_offered", {}).items()
+        if any(released.get(name) != notebooks for name, notebooks in offers.items())
+    ]
+
+
+def forget_offered(app: Sphinx, env, docname: str) -> None:
+    getattr(env, "offline_book_offered", {}).pop(docname, None)
+
+
+def merge_offered(app: Sphinx, env, docnames, other) -> None:
+    offered = getattr(other, "offline_book_offered", {})
+    if not hasattr(env, "offline_book_offered"):
+        env.offline_book_offered = {}
+    env.offline_book_offered.update({d: offered[d] for d in docnames if d in offered})
+
+
+def check_every_assignment_offered(app: Sphinx, env) -> None:
+    """Warn (failing a -W build) if the Exercises page leaves out a released assignment."""
+    page = app.config.offline_book_exercises_page
+    if page not in env.found_docs:
+        return
+    offered = getattr(env, "offline_book_offered", {}).get(page, {})
+    for assignment in sorted(set(_released(app)) - set(offered)):
+        logger.warning(
+            "[offline_book] assignment %r (%s/%s) is not offered on the page %s: add "
+            "{assignment-download}`%s` there, with what it practises",
+            assignment,
+            app.config.offline_book_solutions_dir,
+            assignment,
+            page,
+            assignment,
+            location=page,
+        )
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("offline_book_mathjax_dir", "node_modules/mathjax/es5", "html")
     app.add_config_value(
         "offline_book_private_dirs", ["solutions", "autograder", "tests"], "env"
     )
+    app.add_config_value("offline_book_solutions_dir", "solutions", "env")
+    app.add_config_value("offline_book_exercises_page", "exercises", "env")
     app.add_js_file(None, body=SEARCH_SUMMARY_OFF_ON_FILE, priority=201)
+    app.add_role("assignment-download", assignment_download_role)
     app.connect("env-updated", check_private_dependencies)
     app.connect("builder-inited", check_mathjax_installed)
     app.connect("build-finished", copy_mathjax)
     app.connect("html-page-context", drop_thebe_assets)
     app.connect("doctree-resolved", drop_thebe_config, priority=900)
     app.connect("html-page-context", offer_notebook_download, priority=500)
-    return {"parallel_read_safe": True, "parallel_write_safe": False}
+    app.connect("builder-inited", release_exercises)
+    app.connect("env-get-outdated", pages_offering_changed_assignments)
+    app.connect("env-purge-doc", forget_offered)
+    app.connect("env-merge-info", merge_offered)
+    app.connect("env-updated", check_every_assignment_offered)
+    # env_version: bump when what this extension keeps in the environment changes shape.
+    return {"parallel_read_safe": True, "parallel_write_safe": False, "env_version": 1}

@@ -13,7 +13,7 @@ from autodiff.function import Node
 
 from . import diagnose
 from .diagnose import compare
-from .numerics import away_from_zero, noncontiguous, rel_error
+from .numerics import away_from_zero, complex_step_vjp, noncontiguous, rel_error
 from .probes import probe
 
 
@@ -30,29 +30,6 @@ def call_backward(fn, inputs, g, **forward_kwargs):
     if not isinstance(grads, tuple):
         grads = (grads,)
     return out, grads
-
-
-def complex_step_vjp(f, inputs, upstream, h=1e-20):
-    """uᵀJ for every input of `f`, by the complex step: Im <u, f(x + ih e_j)> / h.
-
-    Like central differences it needs only a forward, but it subtracts no two nearby
-    values, so it is exact to rounding for every entry, small ones included (central
-    differences leave ~1e-10 absolute error, which is large relative to a gradient entry
-    of 1e-3: too coarse to show that the reference passes with margin). `f` must be
-    written with analytic numpy operations: compare or take the max of `.real` only.
-    """
-    inputs = [np.array(x, dtype=np.complex128) for x in inputs]
-    upstream = np.asarray(upstream, dtype=np.float64)
-    grads = []
-    for x in inputs:
-        g = np.zeros(x.shape)
-        flat, gflat = x.reshape(-1), g.reshape(-1)
-        for j in range(flat.size):
-            flat[j] += 1j * h
-            gflat[j] = np.sum(upstream * f(*inputs)).imag / h
-            flat[j] -= 1j * h
-        grads.append(g)
-    return grads
 
 
 def _forward(f, inputs):

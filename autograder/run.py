@@ -186,7 +186,8 @@ def _attempt(scratch, attempt, rerun, limits, remaining, unsandboxed):
         os.close(ack_write)
         sandbox.kill()
         sandbox.close()
-    text = log.read_bytes()[:limits.output_bytes].decode("utf-8", "replace") if log.exists() else ""
+    printed = log.read_bytes()[:limits.output_bytes] if log.exists() else b""
+    text = printed.decode("utf-8", "replace")
     if fault is not None and current is not None and current in rerun:
         fault = None  # a re-run cell that now fails: the next attempt skips it
     return finished, current if fault else None, fault, text

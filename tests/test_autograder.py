@@ -96,6 +96,9 @@ def attacks(decoy, port):
             "    open(f, 'wb').close()\n")), lose, "Tanh"),
         "edited-test-cell": (_edit_test_cell(with_tanh("grad_a = grad * 2")), lose, "Tanh"),
         "deleted-test-cell": (_delete_test_cell(notebooks.filled(src)), FULL, None),
+        "reruns-a-check": (with_added_cell(  # innocent: importing check to run it again
+            'from exercises.probes import check\ncheck("vjps.tanh", Tanh)',
+            at=len(src.cells)), FULL, None),
         "delegates": (with_tanh(
             "t = ad.tensor(np.arctanh(out), requires_grad=True)\n"
             "grad_a = ad.grad(t.tanh(), t, ad.tensor(grad))[0].data"), lose, "not your own"),
@@ -227,7 +230,8 @@ def test_grading_completes_with_a_row_for_every_student(graded):
 
 @pytest.mark.parametrize("student", [
     "reference", "blank", "partial", "hardcoded", "liar", "patched-asserts",
-    "patched-checks", "forged-outputs", "edited-test-cell", "deleted-test-cell", "delegates",
+    "patched-checks", "forged-outputs", "edited-test-cell", "deleted-test-cell",
+    "reruns-a-check", "delegates",
     "endless-loop", "os-exit", "memory-bomb", "fork-bomb", "disk-bomb", "output-flood",
     "daemon", "escape"])
 def test_each_submission_scores_exactly_what_it_earned(graded, student):

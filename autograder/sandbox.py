@@ -606,7 +606,7 @@ class Sandbox:
     ``scratch`` is a host folder; for the sandbox's lifetime it is a ``disk_bytes`` tmpfs (its
     previous contents copied in; what the code wrote is gone after ``close()``) and the only
     writable place inside, seen there as ``/scratch`` (``inside()`` translates host paths).
-    ``readonly`` host paths are bound read-only at the same path (not under /tmp, /dev, /proc,
+    ``readonly`` host paths are bound read-only at the same path (not under /dev, /proc,
     /scratch). The Python environment this module runs in is usable inside as ``python``.
 
     ``unsandboxed=True`` runs commands directly as the grader's own user with no isolation at
@@ -648,7 +648,8 @@ class Sandbox:
             if not p.exists():
                 raise SandboxError(f"readonly path {p} does not exist")
             for bad in ("/", "/tmp", "/dev", "/proc", INSIDE_SCRATCH):
-                if p == Path(bad) or (bad != "/" and Path(bad) in p.parents):
+                inside = bad not in ("/", "/tmp") and Path(bad) in p.parents
+                if p == Path(bad) or inside:
                     raise SandboxError(f"readonly path {p} would cover or sit under {bad}")
         try:
             self._setup()
@@ -1107,14 +1108,15 @@ class Sandbox:
             b += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         for name in ("passwd", "group", "hosts"):
             b += ["--ro-bind", str(self._stage / name), f"/etc/{name}"]
-        for path, source in self._sources.items():
-            b += ["--ro-bind", source, str(path)]
         tmpfs = str(self._scratch_tmpfs)
         b += ["--proc", "/proc", "--dev", "/dev",
               "--bind", tmpfs, INSIDE_SCRATCH,
               "--bind", f"{tmpfs}/.tmp", "/tmp",
-              "--bind", f"{tmpfs}/.tmp", "/dev/shm",
-              "--remount-ro", "/dev", "--remount-ro", "/",
+              "--bind", f"{tmpfs}/.tmp", "/dev/shm"]
+        # after /tmp: a clone (and its venv) may live under /tmp, as CI's can
+        for path, source in self._sources.items():
+            b += ["--ro-bind", source, str(path)]
+        b += ["--remount-ro", "/dev", "--remount-ro", "/",
               "--chdir", INSIDE_SCRATCH, "--"]
         return b + argv
 

@@ -61,7 +61,7 @@ def with_added_cell(code, at=0, nb=None):
     return nb
 
 
-def attacks(decoy, port):
+def attacks(decoy, port, course):
     """{student: (notebook, expected score, words the reason must contain)}."""
     src = source()
     _, subs, wrongs = known_wrong.corpus(ASSIGNMENT)
@@ -99,6 +99,9 @@ def attacks(decoy, port):
         "reruns-a-check": (with_added_cell(  # innocent: importing check to run it again
             'from exercises.probes import check\ncheck("vjps.tanh", Tanh)',
             at=len(src.cells)), FULL, None),
+        "input-transformer": (with_added_cell(
+            "ip = get_ipython()\nip.input_transformers_cleanup.append(lambda lines: [])\n"
+            "%timeit 1 + 1", nb=with_tanh("grad_a = grad")), lose, "Tanh"),
         "delegates": (with_tanh(
             "t = ad.tensor(np.arctanh(out), requires_grad=True)\n"
             "grad_a = ad.grad(t.tanh(), t, ad.tensor(grad))[0].data"), lose, "not your own"),
@@ -124,12 +127,13 @@ def attacks(decoy, port):
             f"'import time\\nwhile True: time.sleep(1)', '{MARKER}'], "
             "start_new_session=True)")), lose, "Tanh"),
         "escape": (with_tanh("grad_a = grad", top=(
-            "import os, socket\nfor path in [%r, %r]:\n"
+            "import os, socket\nfor path in %r:\n"
             "    try:\n        open(path, 'a').write('pwned')\n    except OSError:\n"
             "        pass\ntry:\n    socket.create_connection(('127.0.0.1', %d), timeout=2)\n"
             "except OSError:\n    pass\nprint(dict(os.environ))\n"
             "print(open('/proc/1/environ', 'rb').read())\n"
-            % (str(decoy), str(ROOT / "solutions" / "vjps" / "vjps.ipynb"), port))),
+            % ([str(decoy), str(ROOT / "solutions" / "vjps" / "vjps.ipynb"),
+                str(course / "gradebook.db")], port))),
             lose, "Tanh"),
     })
     return out
@@ -198,10 +202,10 @@ def graded(tmp_path_factory):
                 pass
     stop = threading.Event()
     threading.Thread(target=accept, daemon=True).start()
-    corpus = attacks(decoy, listener.getsockname()[1])
-    write_corpus(tmp / "submissions", corpus)
     course = tmp / "course"
     course.mkdir()
+    corpus = attacks(decoy, listener.getsockname()[1], course)
+    write_corpus(tmp / "submissions", corpus)
     env = dict(os.environ, **{SECRET_ENV: SECRET})
     start = time.monotonic()
     proc = autograder("grade", ASSIGNMENT, "--submissions", str(tmp / "submissions"),
@@ -231,7 +235,7 @@ def test_grading_completes_with_a_row_for_every_student(graded):
 @pytest.mark.parametrize("student", [
     "reference", "blank", "partial", "hardcoded", "liar", "patched-asserts",
     "patched-checks", "forged-outputs", "edited-test-cell", "deleted-test-cell",
-    "reruns-a-check", "delegates",
+    "reruns-a-check", "input-transformer", "delegates",
     "endless-loop", "os-exit", "memory-bomb", "fork-bomb", "disk-bomb", "output-flood",
     "daemon", "escape"])
 def test_each_submission_scores_exactly_what_it_earned(graded, student):
@@ -258,6 +262,7 @@ def test_known_wrong_answers_lose_exactly_their_parts(graded):
 def test_the_sandbox_held(graded):
     assert graded["decoy"].read_text() == "the grader's private file\n"
     assert "pwned" not in (ROOT / "solutions" / "vjps" / "vjps.ipynb").read_text()
+    assert b"pwned" not in (graded["course"] / "gradebook.db").read_bytes()
     assert graded["connections"] == [], "a submission reached the host's loopback"
     assert leftover_processes() == [], "a submission's daemon outlived its grading"
 

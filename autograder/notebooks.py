@@ -23,9 +23,13 @@ def read(path):
     return nbformat.read(str(path), as_version=4)
 
 
-def assignments():
-    """Assignment names: the folders of `solutions/` that hold a notebook."""
-    return sorted(p.name for p in SOLUTIONS.iterdir()
+def assignments(solutions=SOLUTIONS):
+    """Assignment names: the folders of `solutions` that hold a notebook (none if the
+    folder does not exist; the book passes the copy of the course it is built from)."""
+    solutions = Path(solutions)
+    if not solutions.is_dir():
+        return []
+    return sorted(p.name for p in solutions.iterdir()
                   if p.is_dir() and any(p.glob("*.ipynb")))
 
 

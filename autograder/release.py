@@ -24,16 +24,7 @@ class UnknownAssignment(LookupError):
     """An assignment name with no notebooks under the solutions folder."""
 
 
-def assignments(solutions=notebooks.SOLUTIONS):
-    """The assignments of a solutions folder: its subfolders that hold a notebook.
-
-    The rule of `notebooks.assignments`, for any folder (the book releases from the copy
-    of the course it is built from); a folder that does not exist holds none.
-    """
-    solutions = Path(solutions)
-    if not solutions.is_dir():
-        return []
-    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+assignments = notebooks.assignments
 
 
 def student_versions(assignment, solutions=notebooks.SOLUTIONS):

@@ -115,7 +115,8 @@ def test_decoy_and_solutions_are_neither_readable_nor_writable(sandbox, tmp_path
     assert as_uid(sandbox.uid, "head", "-c", "1", solutions[0]).returncode == 0
     rc, out = run(sandbox, """
         import json, os, sys
-        res = {}
+        res = {"exists": [p for p in sys.argv[1:] if os.path.lexists(p)],
+               "repo": sorted(os.listdir(sys.argv[-1]))}  # before any write attempt
         for path in sys.argv[1:]:
             try:
                 open(path).read(); res[path] = "READ"
@@ -125,8 +126,6 @@ def test_decoy_and_solutions_are_neither_readable_nor_writable(sandbox, tmp_path
                 open(path, "a").write("pwned"); res[path] += " WROTE"
             except OSError as e:
                 pass
-        res["exists"] = [p for p in sys.argv[1:] if os.path.lexists(p)]
-        res["repo"] = sorted(os.listdir(sys.argv[-1]))
         res["root"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else None
         print(json.dumps(res))
         """, tmp_path / "out", str(decoy), str(REPO / "solutions"), *solutions, str(REPO))

@@ -15,7 +15,8 @@ from .autograd import backward, grad, topological_order
 from .checkpoint import checkpoint
 from .forward import jacfwd, jacrev, jvp, vjp
 from .function import Function
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
+                        no_grad, set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .memory import peak_saved_bytes, reset_peak_saved_bytes, saved_bytes
 from .tensor import Tensor, tensor
@@ -28,6 +29,7 @@ __all__ = [
     "Tensor", "tensor", "Function", "backward", "grad", "topological_order", "jvp", "vjp",
     "jacfwd", "jacrev", "checkpoint", "gradcheck", "gradgradcheck", "GradcheckError",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
+    "is_anomaly_enabled",
     "saved_bytes", "peak_saved_bytes", "reset_peak_saved_bytes", "memory", "nn", "optim",
     "matmul", "where", "cat", "stack", "exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs",
     "clamp", "sum", "mean", "amax", "reshape", "transpose", "zeros", "ones", "zeros_like",

@@ -89,6 +89,14 @@ def _roots(tensors, grads, create_graph):
                                    f"this output has shape {t.shape}. Pass gradient= (a "
                                    f"tensor of that shape), or reduce it first, e.g. .sum()")
             g = np.ones_like(t.data)
+        elif create_graph and isinstance(g, Tensor):
+            # kept as it is, with its history: the result is then differentiable in g too
+            # (the double-vjp trick: d/du <Jᵀu, v> = J v)
+            if g.shape != t.shape:
+                raise RuntimeError(f"gradient has shape {g.shape}, but the output it is for "
+                                   f"has shape {t.shape}; they must match")
+            roots.append((t._node(), g if g.dtype == t.dtype else g.to(t.dtype)))
+            continue
         else:
             g = np.array(g.data if isinstance(g, Tensor) else g, dtype=t.dtype)  # a copy
             if g.shape != t.shape:
@@ -105,7 +113,9 @@ def _run(roots, retain_graph, create_graph, capture):
     for node, g in roots:
         grads[node] = grads[node] + g if node in grads else g
     found = {}
-    stored = set()  # arrays handed to a leaf's .grad in this pass: never hand one out twice
+    # ids of arrays that someone else may hold: handed to a .grad or a hook in this pass, or
+    # returned by a user's backward rule. A .grad keeps a copy of those, never the array.
+    stored = set()
     previous = state.tensor_backward, state.grad_enabled
     anomaly = state.anomaly
     # Backward rules see Tensors and are recorded only under create_graph.
@@ -130,6 +140,8 @@ def _run(roots, retain_graph, create_graph, capture):
                 raise RuntimeError(f"{node._fn.__name__}.backward returned {len(input_grads)} "
                                    f"gradients, but forward took {len(node._next)} inputs; "
                                    f"return one per input (None where none is needed)")
+            if not node._fn._fresh_grads:
+                stored.update(map(id, input_grads))
             for i, (edge, gi) in enumerate(zip(node._next, input_grads)):
                 if edge is None or gi is None:
                     continue
@@ -158,6 +170,10 @@ def _conform(node, i, edge, gi, create_graph):
     other shape is a bug in the op's backward.
     """
     if gi.shape != edge._shape:
+        if edge._fn is None and edge.variable.shape != edge._shape:
+            raise RuntimeError(f"AccumulateGrad: the leaf of shape {edge._shape} that "
+                               f"{node.name} used now has shape {edge.variable.shape} (its "
+                               f".data was replaced); the gradient does not fit either")
         try:
             broadcastable = np.broadcast_shapes(edge._shape, gi.shape) == gi.shape
         except ValueError:
@@ -167,18 +183,38 @@ def _conform(node, i, edge, gi, create_graph):
                                f"{tuple(gi.shape)} for input {i}, which has shape "
                                f"{edge._shape}; expected that shape, or one it broadcasts to")
         gi = unbroadcast(gi, edge._shape)
-    return gi if create_graph or gi.dtype == edge._dtype else gi.astype(edge._dtype)
+    if gi.dtype == edge._dtype:
+        return gi
+    return gi.to(edge._dtype) if create_graph else gi.astype(edge._dtype)
 
 
 def _accumulate_grad(tensor, g, create_graph, stored):
-    """Add `g` into `tensor.grad`: a leaf's, or a non-leaf's that called retain_grad()."""
+    """Add `g` into `tensor.grad`: a leaf's, or a non-leaf's that called retain_grad().
+
+    As in PyTorch, a later pass adds into the same array in place, so `held = x.grad`
+    follows; under create_graph it builds a new Tensor (the sum is part of the graph)."""
+    grad = tensor.grad
+    if grad is not None and grad.shape != tuple(np.shape(g)):
+        raise RuntimeError(f"AccumulateGrad: a gradient of shape {tuple(np.shape(g))} cannot be "
+                           f"added to the .grad of shape {grad.shape} of a tensor that now "
+                           f"has shape {tensor.shape}: the leaf's shape changed (its .data "
+                           f"was replaced) since .grad was set. Set .grad = None first "
+                           f"(optimizer.zero_grad()).")
     if create_graph:
-        tensor.grad = g if tensor.grad is None else tensor.grad + g
-    elif tensor.grad is not None:
-        tensor.grad = Tensor._make(np.asarray(tensor.grad.data + g), False)  # 0-d stays array
+        tensor.grad = g if grad is None else grad + g
+    elif grad is not None:
+        data = grad.data
+        if not grad.requires_grad and type(data) is np.ndarray and data.base is None and \
+                data.flags.writeable and id(data) not in stored and \
+                np.can_cast(g.dtype, data.dtype, "same_kind"):
+            np.add(data, g, out=data)
+            if grad._version_counter is not None:  # an in-place change like any other
+                grad._version_counter.value += 1
+        else:
+            tensor.grad = Tensor._make(np.asarray(data + g), False)  # 0-d stays an array
     else:
-        # Keep the array only if no other .grad can see it: it owns its memory (not a view,
-        # not a broadcast) and was not given out already in this pass.
+        # Keep the array only if nobody else can see it: it owns its memory (not a view,
+        # not a broadcast) and was not given out already -- it will be added into later.
         if g.base is not None or id(g) in stored:
             g = np.array(g)
         stored.add(id(g))
@@ -188,10 +224,16 @@ def _accumulate_grad(tensor, g, create_graph, stored):
 def _tensor_hooks(node, g, create_graph, stored):
     if node._hooks:
         for hook in list(node._hooks):
-            result = hook(g if create_graph else Tensor._make(np.asarray(g), False))
+            if not create_graph:
+                if not g.flags.writeable:  # a broadcast view (the backward of sum)
+                    g = np.array(g)
+                stored.add(id(g))  # the hook may keep it
+            result = hook(g if create_graph else Tensor._make(g, False))
             if result is not None:
                 g = result if create_graph else np.asarray(
                     result.data if isinstance(result, Tensor) else result)
+                if not create_graph:
+                    stored.add(id(g))
     if node._retained is not None:
         out = node._retained()
         if out is not None:

@@ -8,38 +8,70 @@ forward mode d -- the asymmetry chapter 1 measures.
 import numpy as np
 
 from . import autograd
-from .grad_mode import _forward_ad, no_grad
+from .grad_mode import state
 from .tensor import Tensor
 
 
-def _leaves(primals, requires_grad):
-    out = []
-    for i, p in enumerate(primals):
-        data = p.data if isinstance(p, Tensor) else np.asarray(p)
-        if data.dtype.kind != "f":
-            raise TypeError(f"primal {i} has dtype {data.dtype}; expected floating point")
-        out.append(Tensor._make(data, requires_grad))
+def _alias(t, below):
+    """`t` without history: same buffer and version counter, and its tangents of the levels
+    below `below` (the outer jvp()s, which must still see through it); None if it has none."""
+    out = t.detach()
+    if t._tangent is not None:
+        outer = {level: v for level, v in t._tangent.items() if level < below}
+        out._tangent = outer or None
     return out
 
 
-@_forward_ad
+def _leaves(primals, requires_grad):
+    """The inputs f is called on: new leaves aliasing the primals (an in-place change to a
+    primal is still caught), keeping the primals' tangents of the active jvp()s."""
+    out = []
+    for i, p in enumerate(primals):
+        if isinstance(p, Tensor):
+            x = _alias(p, state.forward_level + 1)
+        else:
+            x = Tensor._make(np.asarray(p), False)
+        if x.dtype.kind != "f":
+            raise TypeError(f"primal {i} has dtype {x.dtype}; expected floating point")
+        x.requires_grad = requires_grad
+        out.append(x)
+    return out
+
+
 def jvp(f, primals, tangents):
     """(f(*primals), J v): the Jacobian of f at `primals` times `tangents`, in one forward
-    pass. Nothing is recorded on the tape."""
+    pass. Nothing is recorded for the primals (they do not require grad).
+
+    Calls nest: each jvp() takes the next level, and its tangents are tagged with it (see
+    `function._push_tangents`), so the jvp of a function that itself calls jvp -- or
+    grad(..., create_graph=True) -- differentiates the inner derivative: forward over
+    forward gives d²f[u, v], forward over reverse the Hessian-vector product H v.
+    """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    level = state.forward_level + 1
     inputs = _leaves(primals, False)
     for i, (x, t) in enumerate(zip(inputs, tangents)):
-        t = np.asarray(t.data if isinstance(t, Tensor) else t, dtype=x.dtype)
+        if isinstance(t, Tensor) and t._tangent is not None:  # depends on an outer level
+            t = _alias(t, level).to(x.dtype)
+        else:
+            t = np.asarray(t.data if isinstance(t, Tensor) else t, dtype=x.dtype)
         if t.shape != x.shape:
             raise ValueError(f"jvp: tangent {i} has shape {t.shape}, but its primal has "
                              f"shape {x.shape}")
-        x._tangent = t
-    with no_grad():
+        x._tangent = {**(x._tangent or {}), level: t}
+    state.forward_level = level
+    try:
         out = f(*inputs)
-    tangent = out._tangent if out._tangent is not None else np.zeros_like(out.data)
-    return out.detach(), Tensor._make(tangent, False)
+    finally:
+        state.forward_level = level - 1
+    tangent = out._tangent.get(level) if out._tangent is not None else None
+    if tangent is None:
+        tangent = np.zeros_like(out.data)
+    if not isinstance(tangent, Tensor):
+        tangent = Tensor._make(tangent, False)
+    return _alias(out, level), _alias(tangent, level)
 
 
 def vjp(f, *primals):
@@ -57,7 +89,7 @@ def vjp(f, *primals):
         return tuple(Tensor._make(np.zeros_like(x.data), False) if g is None else g
                      for g, x in zip(grads, inputs))
 
-    return out.detach(), vjp_fn
+    return _alias(out, state.forward_level + 1), vjp_fn
 
 
 def jacrev(f):

@@ -27,7 +27,21 @@ from . import memory
 from .grad_mode import state
 
 _creation_order = itertools.count()
+_CONSTANT = (None, None, None)  # the _refs entry of a saved value no tensor owns
 Tensor = None  # set by tensor.py once the class exists: the two modules need each other
+
+
+class VersionCounter:
+    """How many in-place changes a buffer has had. One per buffer: a tensor and each of its
+    aliases (a view such as `W.T` or `x[1:]`, a `detach()`) share the same counter object,
+    as PyTorch's views share their base's, so a change through any of them is seen by every
+    node that saved any of them. The counter lives as long as someone holds it, not as long
+    as the tensor that made it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
 
 
 class Node:
@@ -40,15 +54,17 @@ class Node:
 
     _next = ()
     needs_input_grad = ()
-    _saved = ()          # arrays given to save_for_backward
-    _refs = None         # per saved array: (input tensor, its version) | (weakref to the
-                         # output, its version: 0) | (None, None) for a constant
+    _saved = ()          # arrays given to save_for_backward; None once backward freed them
+    _refs = None         # per saved array: (its tensor, version counter, version at saving);
+                         # the tensor is a weakref for the node's own output, None for a
+                         # constant (a mask, a plain array argument)
     _keys = None         # its saved buffers, as counted in memory.saved_bytes()
     _hooks = None        # hooks on the output tensor (a non-leaf's register_hook)
     _retained = None     # weakref to the output, if it called retain_grad()
     _shape = None        # the output's shape and dtype, which gradients must match
     _dtype = None
     _trace = None        # where forward created this node, under detect_anomaly
+    _out_tangent = None  # forward mode: the output's tangents, for when its Tensor is gone
 
     def __init__(self, fn):
         self._fn = fn
@@ -72,74 +88,88 @@ class Node:
     def saved_tensors(self):
         """The saved values, checked against in-place changes since they were saved.
 
-        numpy arrays in an ordinary backward pass; Tensors (with their own history) under
-        create_graph, so that backward can itself be differentiated.
+        numpy arrays in an ordinary backward pass; Tensors (with their own history, and
+        their tangents) under create_graph or a nested jvp, so that the rule using them can
+        itself be differentiated.
         """
-        if self._refs is None:  # not recorded on a tape (e.g. forward mode only)
-            return self._saved
-        if self._saved is None:
+        saved = self._saved
+        if saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (or to read saved tensors "
                 f"of {self.name} after they were freed). Saved tensors are freed after "
                 f"backward; pass retain_graph=True to the first backward if you need to "
                 f"backward twice.")
-        for i, (tensor, version) in enumerate(self._refs):
-            if version is None:
-                continue
-            if type(tensor) is weakref.ref:  # this node's own output, if it is still alive
-                tensor = tensor()
-            if tensor is not None and tensor._counter()._version != version:
-                raise RuntimeError(
+        refs = self._refs
+        if refs is None:  # not recorded (forward mode only)
+            return saved
+        for _, counter, version in refs:
+            if counter is not None and counter.value != version:
+                raise self._modified_error()
+        if not state.tensor_backward:
+            return saved
+        return tuple(self._as_tensor(a, ref) for a, ref in zip(saved, refs))
+
+    def _modified_error(self):
+        for i, (array, (_, counter, version)) in enumerate(zip(self._saved, self._refs)):
+            if counter is not None and counter.value != version:
+                return RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by "
                     f"an in-place operation: saved tensor {i} of {self.name}, of shape "
-                    f"{tuple(tensor.shape)}, is at version {tensor._counter()._version}; "
-                    f"expected version {version}. Do the in-place change (e.g. an optimizer step) after "
+                    f"{tuple(array.shape)}, is at version {counter.value}; expected version "
+                    f"{version}. Do the in-place change (e.g. an optimizer step) after "
                     f"backward, or work on a copy.")
-        if not state.tensor_backward:
-            return self._saved
-        return tuple(self._as_tensor(a, ref) for a, ref in zip(self._saved, self._refs))
 
     def _as_tensor(self, array, ref):
         tensor = ref[0]
         if tensor is None:  # a constant (a mask, a sign): its derivative is zero
             return array
-        if isinstance(tensor, weakref.ref):  # this node's own output
+        if type(tensor) is weakref.ref:  # this node's own output
             tensor = tensor()
             if tensor is None:  # the Tensor object is gone; rebuild it with its history
                 tensor = Tensor._make(array, True)
                 tensor.grad_fn = self
+                tensor._version_counter = ref[1]
+                tensor._tangent = self._out_tangent
         return tensor
 
-    def _record(self, args, arrays, out):
-        """Resolve saved arrays to the tensors they came from (for version checks and
-        create_graph) and count their bytes (`memory.saved_bytes`)."""
+    def _record(self, args, arrays, out, count_bytes=True):
+        """Resolve saved arrays to the tensors they came from (for version checks, and for
+        rules that must see Tensors) and count their bytes (`memory.saved_bytes`)."""
         refs, keys = [], []
         for saved in self._saved:
             for arg, array in zip(args, arrays):
                 if saved is array:
                     if arg is array:  # a plain array passed in: an input, like a leaf
-                        refs.append((None, None))
+                        refs.append(_CONSTANT)
                         is_leaf = True
                     else:
-                        refs.append((arg, arg._counter()._version))
+                        counter = arg._counter()
+                        refs.append((arg, counter, counter.value))
                         is_leaf = arg.grad_fn is None
-                    if type(saved) is np.ndarray:
-                        keys.append(memory.hold(saved, is_leaf))
                     break
             else:
-                refs.append((weakref.ref(out), 0) if saved is out.data else (None, None))
-                if type(saved) is np.ndarray:
-                    keys.append(memory.hold(saved, False))
+                is_leaf = False
+                if saved is out.data:
+                    counter = out._counter()
+                    refs.append((weakref.ref(out), counter, counter.value))
+                else:
+                    refs.append(_CONSTANT)
+            if count_bytes and type(saved) is np.ndarray:
+                keys.append(memory.hold(saved, is_leaf))
         self._refs = refs
-        self._keys = keys
+        if count_bytes:
+            self._keys = keys
 
     def release(self):
-        """Free saved arrays after backward (unless retain_graph)."""
+        """Free what backward needed (unless retain_graph): the saved arrays and the tensors
+        they came from, so that nothing the graph saved outlives it, even if the caller
+        keeps the output (a loss appended to a list)."""
         if self._keys is not None:
             memory.drop(self._keys)
             self._keys = None
         if self._saved:
             self._saved = None
+            self._refs = None
 
     def __del__(self):
         if self._keys is not None and memory is not None:
@@ -151,12 +181,14 @@ class AccumulateGrad(Node):
 
     _seq = -1  # after every op node: nothing is computed from a leaf's gradient
 
-    def __init__(self, variable):
+    def __init__(self, variable, previous=None):
         self._fn = None
         self.variable = variable
         self._shape = variable.shape
         self._dtype = variable.dtype
         self._refs = ()
+        if previous is not None:  # the leaf changed shape: its hooks stay registered
+            self._hooks = previous._hooks
 
     @property
     def name(self):
@@ -165,6 +197,14 @@ class AccumulateGrad(Node):
 
 class Function:
     """Subclass with static `forward(ctx, ...)` and `backward(ctx, grad)`; call `.apply`."""
+
+    # Built-in ops' backward rules return new arrays (or views of them), which `.grad` may
+    # keep and later add into in place; a user's rule may return an array it also holds.
+    _fresh_grads = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._fresh_grads = cls.__module__.startswith(__package__ + ".")
 
     @staticmethod
     def forward(ctx, *args):
@@ -197,10 +237,14 @@ class Function:
             out = cls.forward(ctx, *arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(cls, args, e) from e
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
+        if type(out) is not np.ndarray:  # e.g. a numpy scalar from an op on a 0-d array
+            raw, out = out, np.asarray(out)
+            if ctx._saved:  # a saved output is still recognised as the output
+                ctx._saved = tuple(out if a is raw else a for a in ctx._saved)
         requires = state.grad_enabled and True in needs
         result = Tensor._make(out, requires)
+        if out.base is not None:  # a view (reshape, .T, x[1:], expand): maybe an alias
+            _share_counter(result, args, arrays)
         if requires:
             if out.dtype.kind != "f":
                 raise TypeError(f"{cls.__name__} produced dtype {out.dtype}, which cannot "
@@ -214,26 +258,81 @@ class Function:
             if state.anomaly:
                 ctx._trace = "".join(traceback.format_stack()[:-2])
             result.grad_fn = ctx
-        if state.forward_ad and any(isinstance(a, Tensor) and a._tangent is not None
-                                    for a in args):
-            result._tangent = _jvp(cls, ctx, args, out)
+        if state.forward_level:
+            for a in args:
+                if isinstance(a, Tensor) and a._tangent is not None:
+                    _push_tangents(cls, ctx, args, arrays, result)
+                    break
         return result
 
 
-def _jvp(cls, ctx, args, out):
-    """Forward mode: push the inputs' tangents through this op's jvp rule. An input without
-    a tangent (a constant) gets the scalar 0.0, which broadcasts in elementwise rules and
-    costs nothing; rules that need arrays (matmul, cat) skip such terms."""
-    tangents = [a._tangent if isinstance(a, Tensor) and a._tangent is not None else 0.0
-                for a in args]
+def _share_counter(result, args, arrays):
+    """An output that is a numpy view into an input's buffer is an alias of that input: it
+    takes the input's version counter, so an in-place change through either one is seen by
+    every node that saved the other. As PyTorch's views, aliasing is per buffer: numpy
+    names a view's buffer by its `.base`, the array that owns the memory. (A view of a
+    buffer forward made itself aliases nothing.)"""
+    base = result.data.base
+    for a, array in zip(args, arrays):
+        if isinstance(a, Tensor) and (array is base or array.base is base):
+            result._version_counter = a._counter()
+            return
+
+
+def _push_tangents(cls, ctx, args, arrays, out):
+    """Forward mode: push the inputs' tangents through this op's jvp rule, level by level.
+
+    Each active `jvp()` has a level (1 = outermost), and a tensor carries one tangent per
+    level it depends on: `x._tangent = {level: tangent}` -- autodidax's tagged tracers, on
+    one Tensor. The rule for level L runs with only the outer levels 1..L-1 active, on
+    Tensors that carry their tangents of those levels: so the level-L tangent is itself
+    differentiated by every outer jvp (the mixed terms d²f[u, v] of forward over forward),
+    and a perturbation never leaks into a level it does not belong to (d/dx [x d/dy (x+y)]
+    is 1, not 2). Levels go outermost first, so a rule reading the output finds its outer
+    tangents already there. At level 1 there is nothing outer: the rule runs on arrays.
+
+    An input without a tangent at a level (a constant) gets the Python float 0.0, which
+    broadcasts in elementwise rules and costs nothing; rules that need arrays skip it.
+    """
+    top = state.forward_level
+    levels = sorted({level for a in args if isinstance(a, Tensor) and a._tangent is not None
+                     for level in a._tangent if level <= top})
+    out._tangent = tangents = {}
+    previous = state.forward_level, state.tensor_backward, state.grad_enabled
+    state.grad_enabled = False  # the tape records values, not tangents
     try:
-        tangent = cls.jvp(ctx, *tangents)
-    except NotImplementedError as e:
-        raise NotImplementedError(f"{cls.__name__}: {e}") from None
-    tangent = np.asarray(tangent, dtype=out.dtype)
-    if tangent.shape != out.shape:
-        tangent = np.broadcast_to(tangent, out.shape)
-    return tangent
+        for level in levels:
+            state.forward_level = level - 1
+            state.tensor_backward = level > 1
+            if level > 1 and ctx._refs is None and ctx._saved:
+                ctx._record(args, arrays, out, count_bytes=False)
+            inputs = [a._tangent.get(level, 0.0) if isinstance(a, Tensor) and a._tangent
+                      else 0.0 for a in args]
+            try:
+                tangent = cls.jvp(ctx, *inputs)
+            except NotImplementedError as e:
+                raise NotImplementedError(f"{cls.__name__}: {e}") from None
+            tangents[level] = _like(tangent, out.data)
+    finally:
+        state.forward_level, state.tensor_backward, state.grad_enabled = previous
+    if not tangents:
+        out._tangent = None
+    elif ctx._keys is not None:  # on the tape: a create_graph backward may need them
+        ctx._out_tangent = tangents
+
+
+def _like(tangent, value):
+    """A tangent with its value's shape and dtype: an array, or a Tensor if it carries
+    tangents of outer levels."""
+    if isinstance(tangent, Tensor):
+        if tangent._tangent is None:
+            tangent = tangent.data
+        else:
+            if tangent.dtype != value.dtype:
+                tangent = tangent.to(value.dtype)
+            return tangent if tangent.shape == value.shape else tangent.expand(value.shape)
+    tangent = np.asarray(tangent, dtype=value.dtype)
+    return tangent if tangent.shape == value.shape else np.broadcast_to(tangent, value.shape)
 
 
 def _op_error(cls, args, error):

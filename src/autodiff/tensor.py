@@ -9,7 +9,7 @@ import weakref
 import numpy as np
 
 from . import autograd, function
-from .function import AccumulateGrad
+from .function import AccumulateGrad, VersionCounter
 from .grad_mode import state
 
 _FLOAT_KINDS = "f"
@@ -23,9 +23,9 @@ class Tensor:
     grad = None
     grad_fn = None
     requires_grad = False
-    _version = 0          # bumped by in-place ops; saved tensors are checked against it
-    _base = None          # for a detach()ed alias: weakref to the tensor whose counter it shares
-    _tangent = None       # forward mode: d(this)/d(input) along the jvp's direction
+    _version_counter = None  # its buffer's VersionCounter, shared by all aliases; made on
+                             # first use (saving, a view, an in-place change)
+    _tangent = None       # forward mode: {level: d(this)/d(input) along that jvp's direction}
     _accumulator = None   # a leaf's AccumulateGrad node, made on first use
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -119,25 +119,34 @@ class Tensor:
         AccumulateGrad that adds into `.grad` (one per leaf, so all uses meet there)."""
         if self.grad_fn is not None:
             return self.grad_fn
-        if self._accumulator is None:
-            self._accumulator = AccumulateGrad(self)
-        return self._accumulator
+        acc = self._accumulator
+        if acc is None or acc._shape != self.data.shape or acc._dtype != self.data.dtype:
+            # first use, or `.data` was replaced by an array of another shape or dtype: the
+            # graphs recorded from now on expect the new one (older ones keep the old node)
+            self._accumulator = AccumulateGrad(self, acc)
+            acc = self._accumulator
+        return acc
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         autograd.backward(self, gradient, retain_graph, create_graph)
 
     def _counter(self):
-        """The tensor whose `_version` counts in-place changes to this one's data."""
-        if self._base is None:
-            return self
-        base = self._base()  # weak: an alias must not keep the original's graph alive
-        return self if base is None else base
+        """The VersionCounter of this tensor's buffer (shared with every alias of it)."""
+        counter = self._version_counter
+        if counter is None:
+            counter = self._version_counter = VersionCounter()
+        return counter
+
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's buffer has had (as PyTorch's `_version`)."""
+        return 0 if self._version_counter is None else self._version_counter.value
 
     def detach(self):
         """Same data, no history: the result is a leaf that does not require grad. It shares
         the version counter, so an in-place change through it is still caught."""
         t = Tensor._make(self.data, False)
-        t._base = weakref.ref(self._counter())
+        t._version_counter = self._counter()
         return t
 
     def retain_grad(self):
@@ -164,7 +173,7 @@ class Tensor:
             kind = "a leaf Tensor" if self.is_leaf else "a Tensor"
             raise RuntimeError(f"{op}: {kind} that requires grad is being changed in place "
                                f"while recording; wrap the update in `with no_grad():`")
-        self._counter()._version += 1
+        self._counter().value += 1
         return other.data if isinstance(other, Tensor) else other
 
     def add_(self, other, alpha=1):

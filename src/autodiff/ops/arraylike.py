@@ -1,7 +1,8 @@
 """Helpers a backward rule can call on a numpy array or on a Tensor alike.
 
 An ordinary backward pass hands rules numpy arrays; `create_graph=True` hands them Tensors so
-the backward is recorded too. Operators (`+ * @`, `.T`, `.mT`, `.reshape`, indexing) mean the
+the backward is recorded too, and a nested jvp hands forward-mode rules Tensors so that outer
+jvps see through them. Operators (`+ * @`, `.T`, `.mT`, `.reshape`, indexing) mean the
 same on both; the few things they spell differently are here, each written once. (In the
 array case a value may also be a 0-d numpy scalar.)
 """
@@ -30,6 +31,18 @@ def sum_keepdim(x, axis):
     return x.sum(dim=axis, keepdim=True)
 
 
+def sum_axes(x, axes, keepdim):
+    if isinstance(x, _ARRAY):
+        return np.asarray(x).sum(axis=axes, keepdims=keepdim)
+    return x.sum(dim=axes, keepdim=keepdim)
+
+
+def mean_axes(x, axes, keepdim):
+    if isinstance(x, _ARRAY):
+        return np.asarray(x).mean(axis=axes, keepdims=keepdim)
+    return x.mean(dim=axes, keepdim=keepdim)
+
+
 def expand(x, shape):
     """Broadcast `x` to `shape` (the backward of a sum)."""
     if isinstance(x, _ARRAY):
@@ -49,6 +62,29 @@ def exp(x):
 
 def log(x):
     return np.log(x) if isinstance(x, _ARRAY) else x.log()
+
+
+def where(cond, a, b):
+    """`cond` is a plain boolean array; `a` or `b` may be the scalar 0.0 (a constant's
+    tangent)."""
+    if isinstance(a, _ARRAY) and isinstance(b, _ARRAY):
+        return np.where(cond, a, b)
+    from .elementwise import Where
+    return Where.apply(cond, a, b)
+
+
+def concatenate(pieces, axis):
+    if all(isinstance(p, _ARRAY) for p in pieces):
+        return np.concatenate(pieces, axis=axis)
+    from .shape import Cat
+    return Cat.apply(axis, *pieces)
+
+
+def stack(pieces, axis):
+    if all(isinstance(p, _ARRAY) for p in pieces):
+        return np.stack(pieces, axis=axis)
+    from .shape import Stack
+    return Stack.apply(axis, *pieces)
 
 
 def scatter(grad, index, shape):

@@ -13,13 +13,51 @@ import math
 import numpy as np
 
 from ..function import Function
-from .arraylike import log
+from .arraylike import log, where
+
+
+def as_pytorch(out, *operands):
+    """`out` in the dtype PyTorch gives for these operands.
+
+    numpy (NEP 50) lets a 0-d array or a numpy scalar promote an array of the same kind:
+    float32 array * float64 0-d = float64. PyTorch does not: within a category (bool < int
+    < float) the dimensioned operands decide, then 0-d tensors, then Python/numpy scalars,
+    and a lower group only counts when it brings a higher category (int32 * 2.5 is float).
+    The common case -- every operand already has out's dtype, or is a Python number numpy
+    left alone -- is one comparison per operand."""
+    dtype = out.dtype
+    for x in operands:
+        if getattr(x, "dtype", dtype) is not dtype:
+            break
+    else:
+        return out
+    groups = ([], [], [])  # dimensioned, 0-d, scalars
+    for x in operands:
+        if isinstance(x, np.ndarray):
+            groups[x.ndim == 0].append(x.dtype)
+        elif x is not None:  # a Python or numpy scalar counts as a Python one, as in PyTorch
+            kind = np.asarray(x).dtype.kind
+            groups[2].append(np.dtype({"b": np.bool_, "f": np.float64}.get(kind, np.int64)))
+    dims, zeros, scalars = (np.result_type(*g) if g else None for g in groups)
+    wanted = _combine(dims, _combine(zeros, scalars))
+    return out if wanted == dtype else out.astype(wanted)
+
+
+def _combine(higher, lower):
+    """PyTorch's combine_categories: `lower` only matters if it brings a higher category."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if lower.kind == "f":
+        return lower if higher.kind in "biu" else higher
+    return np.promote_types(higher, lower) if higher.kind == "b" else higher
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return as_pytorch(a + b, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -33,7 +71,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return as_pytorch(a - b, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -48,7 +86,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return as_pytorch(a * b, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -66,7 +104,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return as_pytorch(a / b, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -86,7 +124,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        out = as_pytorch(a ** b, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -104,8 +142,9 @@ class Pow(Function):
     def jvp(ctx, ta, tb):
         a, b, out = ctx.saved_tensors
         tangent = ta * b * a ** (b - 1)
-        if np.any(tb):
-            tangent = tangent + tb * out * np.log(a)
+        if type(tb) is not float:  # the exponent is not a constant
+            tangent = tangent + tb * out * (math.log(a) if isinstance(a, (int, float))
+                                            else log(a))
         return tangent
 
 
@@ -267,7 +306,7 @@ class Clamp(Function):
         if hi is not None:
             inside &= a <= hi
         ctx.save_for_backward(inside)
-        return np.clip(a, lo, hi)
+        return as_pytorch(np.clip(a, lo, hi), a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
@@ -287,7 +326,7 @@ class Where(Function):
     def forward(ctx, cond, a, b):
         cond = np.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        return as_pytorch(np.where(cond, a, b), a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -298,7 +337,7 @@ class Where(Function):
     @staticmethod
     def jvp(ctx, _tc, ta, tb):
         cond, = ctx.saved_tensors
-        return np.where(cond, ta, tb)
+        return where(cond, ta, tb)
 
 
 class Cast(Function):

@@ -25,7 +25,7 @@ class Softmax(Function):
     @staticmethod
     def jvp(ctx, t, _):
         p, = ctx.saved_tensors
-        return p * (t - (t * p).sum(axis=ctx.dim, keepdims=True))
+        return p * (t - sum_keepdim(t * p, ctx.dim))
 
 
 class LogSoftmax(Function):
@@ -47,7 +47,7 @@ class LogSoftmax(Function):
     @staticmethod
     def jvp(ctx, t, _):
         log_p, = ctx.saved_tensors
-        return t - (np.exp(log_p) * t).sum(axis=ctx.dim, keepdims=True)
+        return t - sum_keepdim(exp(log_p) * t, ctx.dim)
 
 
 class MSELoss(Function):
@@ -74,4 +74,4 @@ class MSELoss(Function):
     @staticmethod
     def jvp(ctx, ty, tt, _):
         y, t = ctx.saved_tensors
-        return ctx.scale * np.vdot(y - t, ty - tt)
+        return ctx.scale * ((y - t) * (ty - tt)).sum()

@@ -4,7 +4,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..function import Function
-from .arraylike import expand
+from .arraylike import expand, mean_axes, sum_axes
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
@@ -50,7 +50,7 @@ class Sum(Function):
 
     @staticmethod
     def jvp(ctx, t, _dim, _keepdim):
-        return t.sum(axis=ctx.axes, keepdims=ctx.keepdim)
+        return sum_axes(t, ctx.axes, ctx.keepdim)
 
 
 class Mean(Function):
@@ -68,7 +68,7 @@ class Mean(Function):
 
     @staticmethod
     def jvp(ctx, t, _dim, _keepdim):
-        return t.mean(axis=ctx.axes, keepdims=ctx.keepdim)
+        return mean_axes(t, ctx.axes, ctx.keepdim)
 
 
 class Amax(Function):
@@ -92,4 +92,4 @@ class Amax(Function):
     @staticmethod
     def jvp(ctx, t, _dim, _keepdim):
         share, = ctx.saved_tensors
-        return (t * share).sum(axis=ctx.axes, keepdims=ctx.keepdim)
+        return sum_axes(t * share, ctx.axes, ctx.keepdim)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..function import Function
-from .arraylike import permute, scatter, scatter_array
+from .arraylike import concatenate, permute, scatter, scatter_array, stack
 
 
 class Reshape(Function):
@@ -37,7 +37,7 @@ class Permute(Function):
 
     @staticmethod
     def jvp(ctx, t, _):
-        return t.transpose(ctx.axes)
+        return permute(t, ctx.axes)
 
 
 class Expand(Function):
@@ -83,7 +83,7 @@ class Scatter(Function):
 
     @staticmethod
     def forward(ctx, g, index, shape):
-        ctx.index = index
+        ctx.index, ctx.shape = index, shape
         return scatter_array(g, index, shape)
 
     @staticmethod
@@ -92,7 +92,7 @@ class Scatter(Function):
 
     @staticmethod
     def jvp(ctx, t, _index, _shape):
-        raise NotImplementedError("forward mode through a scatter is not supported")
+        return scatter(t, ctx.index, ctx.shape)  # linear: the same scatter of the tangent
 
 
 class Cat(Function):
@@ -114,8 +114,8 @@ class Cat(Function):
 
     @staticmethod
     def jvp(ctx, _dim, *tangents):
-        return np.concatenate([t if np.ndim(t) else np.zeros(s, ctx.dtype_)
-                               for t, s in zip(tangents, ctx.shapes)], axis=ctx.dim)
+        return concatenate([t if np.ndim(t) else np.zeros(s, ctx.dtype_)
+                            for t, s in zip(tangents, ctx.shapes)], ctx.dim)
 
 
 class Stack(Function):
@@ -133,5 +133,5 @@ class Stack(Function):
 
     @staticmethod
     def jvp(ctx, _dim, *tangents):
-        return np.stack([t if np.ndim(t) else np.zeros(s, ctx.dtype_)
-                         for t, s in zip(tangents, ctx.shapes)], axis=ctx.dim)
+        return stack([t if np.ndim(t) else np.zeros(s, ctx.dtype_)
+                      for t, s in zip(tangents, ctx.shapes)], ctx.dim)

@@ -101,15 +101,16 @@ def grade_one(job):
             submitted, problem = _read_submission(files.get(name), name)
             if problem:
                 problems.append(problem)
+            if submitted is None:  # nothing of the student's to run: every part scores 0
+                parts_out += [asdict(compare.PartResult(p.grade_id, name, 0.0,
+                                                        float(p.points), reason=problem))
+                              for p in parts]
+                continue
             steps = plan.steps(source, submitted, name, assignment, bytes.fromhex(job["secret"]))
             outcome = run(steps, workroot / Path(name).stem, limits,
                           unsandboxed=job["unsandboxed"])
             printed.append(outcome.output)
-            for part in compare.judge(parts, steps, outcome):
-                part_dict = asdict(part)
-                if problem and part.reason:
-                    part_dict["reason"] = problem
-                parts_out.append(part_dict)
+            parts_out += [asdict(part) for part in compare.judge(parts, steps, outcome)]
     finally:
         shutil.rmtree(workroot, ignore_errors=True)
     score = sum(p["points"] for p in parts_out)

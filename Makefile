@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book test bench bench-grading clean
+.PHONY: book test bench bench-grading bench-scaling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 # plain `nbgrader autograde` vs `autograder grade --jobs 2` on the same submissions
 bench-grading: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) benchmarks/grading.py
+
+# notebooks/s with 1 and 2 local workers and on a Dask cluster started on loopback
+bench-scaling: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) benchmarks/grading_scaling.py
 
 clean:
 	rm -rf _build

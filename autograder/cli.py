@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import check, notebooks, release, report
+from . import check, executors, notebooks, release, report
 from .grade import Grader
 from .sandbox import Limits, Sandbox
 
@@ -129,7 +129,12 @@ folder (.autograder_secret, created on first use), so a regrade gives the same s
 Writes: scores into nbgrader's gradebook (gradebook.db, or --db), COURSE/grades.csv (one
 row per student: score, max_score, status, reason, points per part), and one result per
 student in COURSE/autograded/ASSIGNMENT/. Rerunning after a crash, kill -9 or Ctrl-C grades
-only what is missing; a submission whose files changed is graded again.""")
+only what is missing; a submission whose files changed is graded again.
+
+On one machine, --jobs worker processes grade (the default). With --scheduler, the jobs go
+to a Dask cluster's workers instead (each started with this project's environment, as root
+with bubblewrap, so each runs the same sandbox); this process collects the results and
+alone writes them. Several `grade` runs may share one PostgreSQL gradebook (--db).""")
     command.add_argument("assignment", metavar="ASSIGNMENT")
     command.add_argument("--submissions", type=Path, required=True, metavar="DIR",
                          help="folder of <student_id>/ASSIGNMENT/<notebook>.ipynb")
@@ -137,9 +142,15 @@ only what is missing; a submission whose files changed is graded again.""")
     command.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
                          help="submissions graded at once (default: the number of CPUs, "
                               f"{os.cpu_count()})")
+    command.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                         help="grade on the workers of this Dask scheduler instead of in "
+                              "local processes (--jobs is then ignored)")
     command.add_argument("--db", metavar="URL",
                          help="the gradebook as an SQLAlchemy URL, as nbgrader's db_url "
-                              "(default: sqlite:///COURSE/gradebook.db)")
+                              "(default: c.CourseDirectory.db_url in COURSE/nbgrader_config.py, "
+                              "else sqlite:///COURSE/gradebook.db; PostgreSQL: "
+                              "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB, safe for "
+                              "several graders at once)")
     command.add_argument("--regrade", action="append", default=[], metavar="STUDENT",
                          help="grade this student again even if a result exists "
                               "(repeatable)")
@@ -184,16 +195,17 @@ def _require_sandbox(args):
 
 def _grade(args):
     release.student_versions(args.assignment)  # an unknown assignment fails here, clearly
-    _require_sandbox(args)
+    if not args.scheduler:  # on a cluster, the grader checks every worker's sandbox
+        _require_sandbox(args)
     args.course.mkdir(parents=True, exist_ok=True)
     grader = Grader(args.assignment, args.submissions, args.course, jobs=args.jobs,
-                    db_url=args.db, limits=_limits(args), unsandboxed=args.unsandboxed,
-                    regrade=args.regrade)
+                    scheduler=args.scheduler, db_url=args.db, limits=_limits(args),
+                    unsandboxed=args.unsandboxed, regrade=args.regrade)
     try:
         grader.run()
     except KeyboardInterrupt:
         return 130
-    except FileNotFoundError as e:
+    except (FileNotFoundError, executors.ClusterError) as e:
         raise CommandError(str(e)) from None
     return 0
 

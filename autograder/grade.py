@@ -1,22 +1,22 @@
 """`autograder grade`: every submission of an assignment, in parallel, resumable.
 
 Grading one submission is a pure function of (submission, tests, secret) -> result
-(`grade_one`), so it can run in any worker process, or again. Each result is written
+(`grade_one`), so it can run in any worker process, on this machine or a Dask cluster's
+(`executors`), or again: a job carries the bytes of the submission and of the source
+notebooks, so a worker elsewhere needs no shared folder. Each result is written
 atomically to `<course>/autograded/<assignment>/<student>.json` as soon as it exists; a
 rerun after a crash, kill -9 or Ctrl-C skips every submission whose result matches its
 current files and test suite, and grades the rest. Only this process writes the gradebook
 and the CSV.
 """
-import ctypes
 import hashlib
+import itertools
 import json
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,8 +24,8 @@ import nbformat
 
 from exercises import probes
 
-from . import compare, notebooks, plan, report
-from .gradebook import Gradebook
+from . import compare, executors, notebooks, plan, report
+from .gradebook import Gradebook, course_url
 from .run import run
 from .sandbox import Limits
 
@@ -46,14 +46,20 @@ def secret(course):
 CHECKS_CORE = ("probes", "diagnose", "numerics", "delegation")
 
 
-def suite_hash(assignment):
-    """Hash of what decides this assignment's scores: its source notebooks, the checks'
-    shared code and the modules its probes live in (not other assignments' probes)."""
+def source_bytes(assignment):
+    """{file name: bytes} of the assignment's source notebooks, in order."""
+    return {path.name: path.read_bytes() for path in notebooks.source_notebooks(assignment)}
+
+
+def suite_hash(assignment, sources=None):
+    """Hash of what decides this assignment's scores: its source notebooks (`sources`, as
+    source_bytes gives them; default: read from solutions/), the checks' shared code and the
+    modules its probes live in (not other assignments' probes), as this checkout has them."""
     h = hashlib.sha256()
     modules = set(CHECKS_CORE)
-    for path in notebooks.source_notebooks(assignment):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-        for part in plan.parts(notebooks.read(path), path.name):
+    for name, data in (source_bytes(assignment) if sources is None else sources).items():
+        h.update(name.encode() + b"\0" + data)
+        for part in plan.parts(nbformat.reads(data.decode(), as_version=4), name):
             modules.update(probes.get(c.probe).run.__module__.rsplit(".", 1)[-1]
                            for c in part.calls)
     for name in sorted(modules):
@@ -77,16 +83,27 @@ def submission_files(submissions, student, assignment):
 
 
 def submission_hash(files):
+    return contents_hash({name: path.read_bytes() if path else None
+                          for name, path in files.items()})
+
+
+def contents_hash(contents):
+    """{name: bytes or None} -> the submission's hash."""
     h = hashlib.sha256()
-    for name, path in sorted(files.items()):
-        h.update(name.encode() + b"\0" + (path.read_bytes() if path else b"<missing>"))
+    for name, data in sorted(contents.items()):
+        h.update(name.encode() + b"\0" + (b"<missing>" if data is None else data))
     return h.hexdigest()[:16]
 
 
 def grade_one(job):
-    """Grade one student's submission of one assignment; a JSON-able dict."""
+    """Grade one student's submission of one assignment; a JSON-able dict. `job` carries
+    the submission's notebooks (bytes, or None if missing) and the source notebooks' bytes;
+    the checks' code is this checkout's, and must hash to the suite the grader expects."""
     assignment, student = job["assignment"], job["student"]
-    files = {k: (Path(v) if v else None) for k, v in job["files"].items()}
+    if suite_hash(assignment, job["sources"]) != job["suite"]:
+        raise RuntimeError("this worker's checks (src/exercises) differ from the grader's: run "
+                           "every worker from the grader's checkout and environment")
+    files = job["files"]
     limits = Limits(**job["limits"])
     base = {"student_id": student, "assignment": assignment, "suite": job["suite"],
             "secret_id": job["secret_id"], "submission": job["submission"],
@@ -95,8 +112,8 @@ def grade_one(job):
     parts_out, problems, printed = [], [], []
     workroot = Path(tempfile.mkdtemp(prefix=f"grade-{student}-", dir=job["workdir"]))
     try:
-        for name, source_path in sorted(job["sources"].items()):
-            source = notebooks.read(source_path)
+        for name, data in sorted(job["sources"].items()):
+            source = nbformat.reads(data.decode(), as_version=4)
             parts = plan.parts(source, name)
             submitted, problem = _read_submission(files.get(name), name)
             if problem:
@@ -125,22 +142,11 @@ def grade_one(job):
             "output": "".join(printed)[-20000:]}
 
 
-def _worker_init():
-    """Workers leave Ctrl-C to the parent (which saves what is done, then stops them) and
-    die with it, even under kill -9, taking their sandboxes with them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_PDEATHSIG = 1
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _read_submission(path, name):
-    if path is None:
+def _read_submission(data, name):
+    if data is None:
         return None, f"{name} was not submitted"
     try:
-        return nbformat.read(str(path), as_version=4), None
+        return nbformat.reads(data.decode("utf-8"), as_version=4), None
     except Exception as e:  # noqa: BLE001  (any unreadable file is the student's problem)
         return None, f"{name} could not be read as a notebook ({type(e).__name__})"
 
@@ -148,21 +154,22 @@ def _read_submission(path, name):
 class Grader:
     """Grades one assignment's submissions from `submissions` into `course`."""
 
-    def __init__(self, assignment, submissions, course, *, jobs=1, db_url=None,
-                 limits=Limits(), unsandboxed=False, regrade=(), out=print):
+    def __init__(self, assignment, submissions, course, *, jobs=1, scheduler=None,
+                 db_url=None, limits=Limits(), unsandboxed=False, regrade=(), out=print):
         self.assignment = assignment
         self.submissions = Path(submissions)
         self.course = Path(course)
         self.jobs = max(1, int(jobs))
+        self.scheduler = scheduler or None  # a Dask scheduler's address: grade on its cluster
         self.db_url = db_url or None
         self.limits = limits
         self.unsandboxed = unsandboxed
         self.regrade = set(regrade)
         self.out = out
-        self.sources = {p.name: str(p) for p in notebooks.source_notebooks(assignment)}
+        self.sources = source_bytes(assignment)
         self.results_dir = self.course / "autograded" / assignment
         self.secret = secret(self.course)
-        self.suite = suite_hash(assignment)
+        self.suite = suite_hash(assignment, self.sources)
 
     def students(self):
         if not self.submissions.is_dir():
@@ -191,7 +198,7 @@ class Grader:
     def _secret_id(self):
         return hashlib.sha256(self.secret).hexdigest()[:12]
 
-    def jobs_for(self, students):
+    def jobs_for(self, students, workdir):
         jobs, done = [], {}
         for student in students:
             files = submission_files(self.submissions, student, self.assignment)
@@ -205,8 +212,15 @@ class Grader:
                          "sources": self.sources, "suite": self.suite,
                          "secret": self.secret.hex(), "secret_id": self._secret_id(),
                          "submission": sub_hash, "limits": asdict(self.limits),
-                         "unsandboxed": self.unsandboxed, "workdir": str(self.workdir)})
+                         "unsandboxed": self.unsandboxed, "workdir": workdir})
         return jobs, done
+
+    @staticmethod
+    def _loaded(job):
+        """The job as it is sent: the submission's bytes instead of its paths (read as late
+        as this, so only the jobs in flight are held in memory), hashed as read."""
+        files = {k: (Path(v).read_bytes() if v else None) for k, v in job["files"].items()}
+        return {**job, "files": files, "submission": contents_hash(files)}
 
     def run(self):
         """Grade what is not graded yet; returns {student: result}. Ctrl-C stops cleanly:
@@ -216,35 +230,43 @@ class Grader:
         self.workdir = self.course / "autograded" / ".work"
         shutil.rmtree(self.workdir, ignore_errors=True)  # what a killed run left behind
         self.workdir.mkdir(parents=True)
-        jobs, results = self.jobs_for(students)
-        sources = {n: notebooks.read(p) for n, p in self.sources.items()}
-        url = self.db_url or f"sqlite:///{self.course.resolve() / 'gradebook.db'}"
-        progress = report.Progress(len(students), len(results), out=self.out)
+        sources = {n: nbformat.reads(b.decode(), as_version=4) for n, b in self.sources.items()}
+        url = self.db_url or course_url(self.course)
         interrupted = False
-        with Gradebook(url) as gb:
-            gb.declare(self.assignment, sources)
-            for result in results.values():
-                self._record(gb, result)
-            pool = ProcessPoolExecutor(self.jobs, initializer=_worker_init)
-            try:
-                pending = {pool.submit(grade_one, job): job for job in jobs}
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        job = pending.pop(future)
-                        result = self._result(future, job)
-                        self._save(result)
-                        self._record(gb, result)
-                        results[job["student"]] = result
-                        progress.advance(job["student"], result)
-            except KeyboardInterrupt:
-                interrupted = True
-                workers = list((pool._processes or {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
-                for proc in workers:  # their sandboxes die with them (--die-with-parent)
-                    proc.kill()
-            finally:
-                pool.shutdown(wait=not interrupted, cancel_futures=True)
+        pool = executors.make(self.jobs, self.scheduler)
+        try:
+            # a remote worker grades in its own temporary folder, not in this course folder
+            jobs, results = self.jobs_for(students, None if pool.remote else str(self.workdir))
+            problems = pool.problems(self.unsandboxed) if jobs else []
+            if problems:
+                raise executors.ClusterError("; ".join(problems))
+            if jobs:
+                self.out(f"grading {len(jobs)} submissions on {pool.describe()}")
+            progress = report.Progress(len(students), len(results), out=self.out)
+            with Gradebook(url) as gb:
+                gb.declare(self.assignment, sources)
+                for result in results.values():
+                    self._record(gb, result)
+                todo, pending = iter(jobs), {}
+                try:
+                    while True:
+                        for job in itertools.islice(todo, pool.window - len(pending)):
+                            job = self._loaded(job)
+                            pending[pool.submit(grade_one, job)] = job
+                        if not pending:
+                            break
+                        for future in pool.wait_any(pending):
+                            job = pending.pop(future)
+                            result = self._result(future, job)
+                            self._save(result)
+                            self._record(gb, result)
+                            results[job["student"]] = result
+                            progress.advance(job["student"], result)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    pool.cancel()
+        finally:
+            pool.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
         progress.finish(interrupted)
         if interrupted:  # the CSV says what a rerun will keep: the results on disk

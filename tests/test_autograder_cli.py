@@ -105,6 +105,28 @@ def test_regrade_one_student_and_another_gradebook_url(tmp_path):
 
 
 @needs_sandbox
+def test_the_gradebook_named_in_the_course_nbgrader_config_is_used(tmp_path):
+    """Without --db, the gradebook is the one nbgrader would use: c.CourseDirectory.db_url
+    from the course's nbgrader_config.py; --db still wins over it."""
+    subs = corpus(tmp_path / "subs", {"ada": tanh_edit("grad_a = grad")})
+    course, configured, given = tmp_path / "course", tmp_path / "cfg.db", tmp_path / "arg.db"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.db_url = 'sqlite:///{configured}'\n")
+    done = grade("--submissions", str(subs), "--course", str(course))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert configured.is_file() and not (course / "gradebook.db").exists()
+    from autograder.gradebook import Gradebook
+    with Gradebook(f"sqlite:///{configured}") as gb:
+        assert sum(gb.scores(ASSIGNMENT, "ada").values()) == 18
+    done = grade("--submissions", str(subs), "--course", str(course), "--regrade", "ada",
+                 "--db", f"sqlite:///{given}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with Gradebook(f"sqlite:///{given}") as gb:
+        assert sum(gb.scores(ASSIGNMENT, "ada").values()) == 18
+
+
+@needs_sandbox
 def test_ctrl_c_keeps_what_is_graded_and_a_rerun_finishes(tmp_path):
     subs = corpus(tmp_path / "subs", {f"s{i:02d}": notebooks.filled(source())
                                       for i in range(8)})

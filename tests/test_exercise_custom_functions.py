@@ -12,45 +12,29 @@
 - the fused op's comparison is real: the composition saves more than the fused op, and a
   fused op that keeps as much as the composition is refused.
 """
-import ast
 import re
 
 import numpy as np
 import pytest
 
 import autodiff as ad
-from autograder import known_wrong, notebooks
+from autograder import notebooks
 from exercises import custom_functions as cf
 from exercises import diagnose, probes
 from exercises.probes import check
-from nbgrader_course import BLANK, REFERENCE, autograde_corpus
+from assignment_suite import Assignment, Contract, checks
 from reference_ns import reference_namespace
 
 ASSIGNMENT = "custom_functions"
-SOURCE = notebooks.read(notebooks.source_notebooks(ASSIGNMENT)[0])
-CELLS = notebooks.cells_by_id(SOURCE)
-WRONG = known_wrong.for_assignment(ASSIGNMENT)
+A = Assignment(ASSIGNMENT)
 
 
-def _checks(source):
-    """(probe name, argument names, seed or None) of each check(...) call in a test cell."""
-    calls = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check":
-            seed = next((k.value.value for k in node.keywords if k.arg == "seed"), None)
-            calls.append((node.args[0].value, [a.id for a in node.args[1:]], seed))
-    return calls
-
-
-TEST_CELLS = {gid: c for gid, c in CELLS.items() if notebooks.is_test(c)}
-CHECKS = [call for c in TEST_CELLS.values() for call in _checks(c.source)]
-PROBE_NAMES = sorted({name for name, _, _ in CHECKS})
-OBJECTS = {name: args for name, args, _ in CHECKS}
-HIDDEN_SEEDS = {name: seed for name, _, seed in CHECKS if seed is not None}
+class TestContract(Contract):
+    assignment = A
 
 
 def _probe_of(grade_id):
-    return next(name for name, _, seed in _checks(TEST_CELLS[grade_id].source) if seed is None)
+    return next(name for name, _, seed in checks(A.test_cells[grade_id].source) if seed is None)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +42,9 @@ def reference():
     return reference_namespace(ASSIGNMENT)
 
 
-def _objects(ns, probe_name):
-    return [ns[name] for name in OBJECTS[probe_name]]
-
-
 def _edited(cell, old, new):
     """The reference namespace with `old` replaced by `new` in solution cell `cell`."""
-    text = notebooks.strip_solution_markers(CELLS[cell].source)
+    text = notebooks.strip_solution_markers(A.cells[cell].source)
     assert text.count(old) == 1, (cell, old)
     return reference_namespace(ASSIGNMENT, replace={cell: text.replace(old, new)})
 
@@ -72,82 +52,25 @@ def _edited(cell, old, new):
 _BACKWARD = "\n    @staticmethod\n    def backward(ctx, grad):\n        "  # between the methods
 
 
-def _message(ns, probe_name, seed=None):
-    with pytest.raises(AssertionError) as failure:
-        check(probe_name, *_objects(ns, probe_name), seed=seed)
-    return str(failure.value)
-
-
 # ---- the notebook's shape ------------------------------------------------------------------
 
-def test_seven_parts_each_a_test_cell_of_check_calls_with_a_hidden_seeded_block():
-    points = notebooks.points(SOURCE)
-    assert points == {"test_square": 1, "test_logsumexp": 2, "test_quantize": 1,
-                      "test_clip_gradient": 1, "test_reverse_gradient": 1,
-                      "test_accumulation": 2, "test_double_backward": 2}
-    for gid, cell in TEST_CELLS.items():
-        tree = ast.parse(cell.source)
-        assert all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
-                   and s.value.func.id == "check" for s in tree.body), gid
-        visible = _checks(notebooks.strip_hidden(cell.source))
-        assert visible and all(seed is None for _, _, seed in visible), gid
-        assert len(_checks(cell.source)) == 2 * len(visible), gid
-
-
-def test_the_blank_runs_top_to_bottom_and_each_check_fails_with_an_assertion():
-    """Given cells (the fused-versus-composed demo included) run on the blank version;
-    every visible check fails with an AssertionError that says what to do, not a crash."""
-    nb = notebooks.student_version(SOURCE)
-    ns = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if notebooks.is_test(cell):
-            with pytest.raises(AssertionError, match="not implemented yet"):
-                exec(compile(cell.source, "<test cell>", "exec"), ns)
-        else:
-            exec(compile(cell.source, "<cell>", "exec"), ns)
-
-
-def test_each_known_wrong_edit_lands_once_in_its_cell():
-    for wrong in WRONG:
-        text = notebooks.strip_solution_markers(CELLS[wrong.cell].source)
-        assert text.count(wrong.old) == 1, wrong.name
-        assert set(wrong.breaks) <= set(TEST_CELLS), wrong.name
-
-
-# ---- real nbgrader -------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def graded():
-    return autograde_corpus(ASSIGNMENT)
-
-
-def test_reference_scores_full_marks_and_the_blank_scores_zero(graded):
-    scores, _, max_points = graded
-    assert scores[REFERENCE] == max_points
-    assert scores[BLANK] == {gid: 0.0 for gid in max_points}
-
-
-def test_each_known_wrong_answer_loses_exactly_the_parts_it_breaks(graded):
-    scores, wrongs, max_points = graded
-    assert len(wrongs) == len(WRONG)
-    for name, wrong in wrongs.items():
-        want = {gid: 0.0 if gid in wrong.breaks else pts for gid, pts in max_points.items()}
-        assert scores[name] == want, wrong.name
+def test_seven_parts_with_their_points():
+    assert notebooks.points(A.source) == {
+        "test_square": 1, "test_logsumexp": 2, "test_quantize": 1, "test_clip_gradient": 1,
+        "test_reverse_gradient": 1, "test_accumulation": 2, "test_double_backward": 2}
 
 
 # ---- calibration ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("probe_name", PROBE_NAMES)
+@pytest.mark.parametrize("probe_name", A.probe_names)
 def test_reference_passes_with_a_hundredfold_tighter_tolerance(probe_name, reference,
                                                                 monkeypatch):
     """The visible cases, the notebook's hidden seed and 20 more at 1e-8. (Measured: the
     reference's worst floored relative error over 30 seeds is ~1e-11.)"""
     monkeypatch.setattr(diagnose, "TOLERANCE", diagnose.TOLERANCE / 100)
-    objects = _objects(reference, probe_name)
+    objects = A.objects(reference, probe_name)
     check(probe_name, *objects)
-    for seed in [HIDDEN_SEEDS[probe_name], *range(1, 21)]:
+    for seed in [A.hidden_seeds[probe_name], *range(1, 21)]:
         check(probe_name, *objects, seed=seed)
 
 
@@ -169,13 +92,13 @@ def test_the_stencils_are_accurate_far_below_the_tolerance():
 def test_every_logsumexp_case_list_holds_large_logits():
     """Without the max-shift, logsumexp is right for inputs of order one; only the ~1000
     cases catch it."""
-    for seed in (None, HIDDEN_SEEDS["custom_functions.logsumexp"], 3):
+    for seed in (None, A.hidden_seeds["custom_functions.logsumexp"], 3):
         assert any(np.abs(c["x"]).min() > 900 for c in probes.make_cases(
             "custom_functions.logsumexp", seed))
 
 
 def test_quantize_cases_avoid_ties_and_the_clip_and_cover_both_sides_of_it():
-    for seed in (None, HIDDEN_SEEDS["custom_functions.quantize"], *range(10)):
+    for seed in (None, A.hidden_seeds["custom_functions.quantize"], *range(10)):
         x = np.concatenate([c["x"].ravel() for c in probes.make_cases(
             "custom_functions.quantize", seed)])
         assert np.all(np.abs((4 * np.abs(x)) % 1 - 0.5) >= 0.05)
@@ -184,7 +107,7 @@ def test_quantize_cases_avoid_ties_and_the_clip_and_cover_both_sides_of_it():
 
 
 def test_clip_cases_have_upstream_values_on_both_sides_of_c():
-    for seed in (None, HIDDEN_SEEDS["custom_functions.clip_gradient"], *range(10)):
+    for seed in (None, A.hidden_seeds["custom_functions.clip_gradient"], *range(10)):
         cases = probes.make_cases("custom_functions.clip_gradient", seed)
         beyond = [np.abs(c["g"]) > c["c"] for c in cases]
         assert any(b.any() for b in beyond) and any((~b).any() for b in beyond)
@@ -214,7 +137,7 @@ def test_a_fused_op_that_keeps_as_much_as_the_composition_is_refused():
                  "        return grad[..., None] * softmax")
     assert re.search(r"saves no less than the composition of engine ops \(\d+ bytes.*"
                      r"recompute exp\(x - out\) in backward",
-                     _message(ns, "custom_functions.logsumexp"))
+                     A.message(ns, "custom_functions.logsumexp"))
 
 
 # ---- messages ------------------------------------------------------------------------------
@@ -272,10 +195,10 @@ def _namespace_with(wrong):
     return _edited(wrong.cell, wrong.old, wrong.new)
 
 
-@pytest.mark.parametrize("wrong", WRONG, ids=[w.name for w in WRONG])
+@pytest.mark.parametrize("wrong", A.wrong, ids=[w.name for w in A.wrong])
 def test_visible_message_names_the_known_wrong_mistake(wrong):
     ns = _namespace_with(wrong)
-    message = _message(ns, _probe_of(wrong.breaks[0]))
+    message = A.message(ns, _probe_of(wrong.breaks[0]))
     assert re.search(VISIBLE_MESSAGES[wrong.name], message), message
 
 
@@ -283,7 +206,7 @@ def test_visible_message_names_the_known_wrong_mistake(wrong):
 def test_visible_message_names_other_realistic_mistakes(mistake):
     cell, old, new, test_cell, pattern = MORE_MISTAKES[mistake]
     ns = _edited(cell, old, new)
-    message = _message(ns, _probe_of(test_cell))
+    message = A.message(ns, _probe_of(test_cell))
     assert re.search(pattern, message), message
 
 
@@ -296,7 +219,7 @@ _ALLOWED_IN_HIDDEN = [r"\(hidden case \d+ of \d+\)", r"relative error \S+ \(tole
 
 
 def _hidden_mistakes():
-    for wrong in WRONG:
+    for wrong in A.wrong:
         yield wrong.name, (wrong.cell, wrong.old, wrong.new, wrong.breaks[0])
     for name, (cell, old, new, test_cell, _) in MORE_MISTAKES.items():
         yield name, (cell, old, new, test_cell)
@@ -306,7 +229,7 @@ def _hidden_mistakes():
 def test_hidden_messages_say_what_is_wrong_without_shapes_or_values(mistake):
     cell, old, new, test_cell = dict(_hidden_mistakes())[mistake]
     probe_name = _probe_of(test_cell)
-    message = _message(_edited(cell, old, new), probe_name, seed=HIDDEN_SEEDS[probe_name])
+    message = A.message(_edited(cell, old, new), probe_name, seed=A.hidden_seeds[probe_name])
     text = message
     for pattern in _ALLOWED_IN_HIDDEN:
         text = re.sub(pattern, "", text)
@@ -370,14 +293,14 @@ DELEGATIONS = {
 
 
 @pytest.mark.parametrize("form", sorted(DELEGATIONS))
-@pytest.mark.parametrize("seed", [None, HIDDEN_SEEDS["custom_functions.logsumexp"]])
+@pytest.mark.parametrize("seed", [None, A.hidden_seeds["custom_functions.logsumexp"]])
 def test_a_delegating_fused_backward_scores_zero_with_a_message_that_says_why(form, seed):
     code, pattern = DELEGATIONS[form]
-    text = notebooks.strip_solution_markers(CELLS["logsumexp"].source)
+    text = notebooks.strip_solution_markers(A.cells["logsumexp"].source)
     ns = reference_namespace(ASSIGNMENT, replace={
         "logsumexp": text.replace(_LSE_RULE, code) + _HELPERS})
     # the demo cell defines logsumexp_composed after the class; the helpers need it
-    assert re.search(pattern, _message(ns, "custom_functions.logsumexp", seed=seed))
+    assert re.search(pattern, A.message(ns, "custom_functions.logsumexp", seed=seed))
 
 
 @pytest.mark.parametrize("probe_name", ["custom_functions.square", "custom_functions.quantize",
@@ -393,13 +316,13 @@ def test_the_other_rule_parts_refuse_the_engines_backward_too(probe_name, refere
     takes_a_constant = probe_name in ("custom_functions.clip_gradient",
                                       "custom_functions.reverse_gradient")
 
-    class Delegating(_objects(reference, probe_name)[0]):
+    class Delegating(A.objects(reference, probe_name)[0]):
         @staticmethod
         def backward(ctx, grad):
             result = engine_identity(grad)
             return (result, None) if takes_a_constant else result
 
-    message = _message({OBJECTS[probe_name][0]: Delegating}, probe_name)
+    message = A.message({A.arguments[probe_name][0]: Delegating}, probe_name)
     assert "scored 0 because it called the engine's backward pass" in message
 
 
@@ -411,4 +334,4 @@ def test_the_engine_parts_run_the_engine_but_still_scan_the_double_backward(refe
     ns = _edited("cube", "return 3 * x * x * grad",
                  "leaf = ad.tensor(x.data, requires_grad=True)\n"
                  "        return ad.grad(leaf ** 3, leaf, grad)[0]")
-    assert "not your own" in _message(ns, "custom_functions.double_backward")
+    assert "not your own" in A.message(ns, "custom_functions.double_backward")

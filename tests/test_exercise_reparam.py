@@ -11,41 +11,27 @@
 - delegation: the student's code may (must) use the engine's backward, but a part that
   imports another autodiff library scores 0 with a message saying so.
 """
-import ast
 import re
 import sys
 
 import numpy as np
 import pytest
 
-from autograder import known_wrong, notebooks
+from autograder import notebooks
 from exercises import diagnose, probes, reparam
 from exercises.probes import check
-from nbgrader_course import BLANK, REFERENCE, autograde_corpus
+from assignment_suite import Assignment, Contract, checks
 from reference_ns import reference_namespace
 
 ASSIGNMENT = "reparam"
-SOURCE = notebooks.read(notebooks.source_notebooks(ASSIGNMENT)[0])
-CELLS = notebooks.cells_by_id(SOURCE)
-WRONG = known_wrong.for_assignment(ASSIGNMENT)
+A = Assignment(ASSIGNMENT)
 
 
-def _checks(source):
-    """(probe name, argument names, seed or None) of each check(...) call in a test cell."""
-    calls = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check":
-            seed = next((k.value.value for k in node.keywords if k.arg == "seed"), None)
-            calls.append((node.args[0].value, [a.id for a in node.args[1:]], seed))
-    return calls
+class TestContract(Contract):
+    assignment = A
 
 
-TEST_CELLS = {gid: c for gid, c in CELLS.items() if notebooks.is_test(c)}
-CHECKS = [call for c in TEST_CELLS.values() for call in _checks(c.source)]
-PROBE_NAMES = sorted({name for name, _, _ in CHECKS})
-OBJECTS = {name: args for name, args, _ in CHECKS}
-HIDDEN_SEEDS = {name: seed for name, _, seed in CHECKS if seed is not None}
-PROBE_OF_CELL = {gid: _checks(c.source)[0][0] for gid, c in TEST_CELLS.items()}
+PROBE_OF_CELL = {gid: checks(c.source)[0][0] for gid, c in A.test_cells.items()}
 SOLUTION_OF_PROBE = {"reparam.sample": "sample", "reparam.score": "score",
                      "reparam.variance": "variance", "reparam.gumbel": "gumbel",
                      "reparam.straight_through": "straight_through"}
@@ -54,10 +40,6 @@ SOLUTION_OF_PROBE = {"reparam.sample": "sample", "reparam.score": "score",
 @pytest.fixture(scope="module")
 def reference():
     return reference_namespace(ASSIGNMENT)
-
-
-def _objects(ns, probe_name):
-    return [ns[name] for name in OBJECTS[probe_name]]
 
 
 def _with_cell(reference, cell, text):
@@ -69,81 +51,26 @@ def _with_cell(reference, cell, text):
 
 
 def _edited(cell, old, new):
-    text = notebooks.strip_solution_markers(CELLS[cell].source)
+    text = notebooks.strip_solution_markers(A.cells[cell].source)
     assert text.count(old) == 1, (cell, old)
     return text.replace(old, new)
 
 
-def _message(ns, probe_name, seed=None):
-    with pytest.raises(AssertionError) as failure:
-        check(probe_name, *_objects(ns, probe_name), seed=seed)
-    return str(failure.value)
-
-
 # ---- the notebook's shape ------------------------------------------------------------------
 
-def test_every_test_cell_is_check_calls_on_plain_names_with_a_hidden_seeded_block():
-    assert set(TEST_CELLS) == {"test_sample", "test_score", "test_variance", "test_gumbel",
-                               "test_straight_through"}
+def test_five_parts_each_one_visible_check_that_lets_the_engine_backward_run():
+    assert set(A.test_cells) == {"test_sample", "test_score", "test_variance", "test_gumbel",
+                                 "test_straight_through"}
     assert set(PROBE_OF_CELL.values()) == set(SOLUTION_OF_PROBE)
-    for gid, cell in TEST_CELLS.items():
-        tree = ast.parse(cell.source)
-        assert all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
-                   and s.value.func.id == "check" for s in tree.body), gid
-        visible = _checks(notebooks.strip_hidden(cell.source))
-        assert len(visible) == 1 and visible[0][2] is None, gid
-        assert len(_checks(cell.source)) == 2, f"{gid}: one hidden check per visible"
+    for gid, cell in A.test_cells.items():
+        visible = checks(notebooks.strip_hidden(cell.source))
+        assert len(visible) == 1, gid
         assert probes.get(visible[0][0]).guard is False  # the engine's backward is the point
-
-
-def test_the_blank_runs_top_to_bottom_and_each_visible_check_fails_cleanly():
-    """The student version's given and blank cells run (the experiment cell says the
-    function is not written yet); each visible check fails with an AssertionError."""
-    nb = notebooks.student_version(SOURCE)
-    ns = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if notebooks.is_test(cell):
-            with pytest.raises(AssertionError, match="not implemented yet"):
-                exec(compile(cell.source, "<test cell>", "exec"), ns)
-        else:
-            exec(compile(cell.source, "<cell>", "exec"), ns)
-
-
-def test_each_known_wrong_edit_lands_once_in_the_function_it_names():
-    """`old` occurs exactly once in its cell: a second copy (in a docstring, say) would
-    take the edit and leave the code right."""
-    for wrong in WRONG:
-        text = notebooks.strip_solution_markers(CELLS[wrong.cell].source)
-        assert text.count(wrong.old) == 1, wrong.name
-        assert set(wrong.breaks) <= set(TEST_CELLS), wrong.name
-
-
-# ---- real nbgrader -------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def graded():
-    return autograde_corpus(ASSIGNMENT)
-
-
-def test_reference_scores_full_marks_and_the_blank_scores_zero(graded):
-    scores, _, max_points = graded
-    assert scores[REFERENCE] == max_points
-    assert scores[BLANK] == {gid: 0.0 for gid in max_points}
-
-
-def test_each_known_wrong_answer_loses_exactly_the_parts_it_breaks(graded):
-    scores, wrongs, max_points = graded
-    assert len(wrongs) == len(WRONG)
-    for name, wrong in wrongs.items():
-        want = {gid: 0.0 if gid in wrong.breaks else pts for gid, pts in max_points.items()}
-        assert scores[name] == want, wrong.name
 
 
 # ---- calibration ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("probe_name", PROBE_NAMES)
+@pytest.mark.parametrize("probe_name", A.probe_names)
 def test_reference_passes_with_a_hundredfold_tighter_tolerance(probe_name, reference,
                                                                 monkeypatch):
     """20 seeds plus the notebook's own hidden seed, at 1e-8: the reference's error is at
@@ -151,9 +78,9 @@ def test_reference_passes_with_a_hundredfold_tighter_tolerance(probe_name, refer
     derivatives of numpy forwards, exact to rounding, so only the reference's own rounding
     is measured.)"""
     monkeypatch.setattr(diagnose, "TOLERANCE", diagnose.TOLERANCE / 100)
-    objects = _objects(reference, probe_name)
+    objects = A.objects(reference, probe_name)
     check(probe_name, *objects)
-    for seed in [HIDDEN_SEEDS[probe_name], *range(1, 21)]:
+    for seed in [A.hidden_seeds[probe_name], *range(1, 21)]:
         check(probe_name, *objects, seed=seed)
 
 
@@ -185,7 +112,7 @@ def test_the_statistical_bound_is_below_one_in_a_million_per_check():
     fails a correct answer with probability ≤ MAX_TESTS · DELTA = 1e-6. For f(z) = z² the
     bounds also prove the variance ordering: where every test passes, it holds."""
     assert reparam.MAX_TESTS * reparam.DELTA <= 1e-6
-    for cases in _variance_calls([None, HIDDEN_SEEDS["reparam.variance"], *range(10)]):
+    for cases in _variance_calls([None, A.hidden_seeds["reparam.variance"], *range(10)]):
         tests = sum(3 * len(reparam._case_bounds(c)) for c in cases)
         assert tests <= reparam.MAX_TESTS
         for case in cases:
@@ -290,10 +217,10 @@ MORE_MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("wrong", WRONG, ids=[w.name for w in WRONG])
+@pytest.mark.parametrize("wrong", A.wrong, ids=[w.name for w in A.wrong])
 def test_visible_message_names_the_mistake(wrong, reference):
     ns = _with_cell(reference, wrong.cell, _edited(wrong.cell, wrong.old, wrong.new))
-    message = _message(ns, PROBE_OF_CELL[wrong.breaks[0]])
+    message = A.message(ns, PROBE_OF_CELL[wrong.breaks[0]])
     assert re.search(VISIBLE_MESSAGES[wrong.name], message), message
 
 
@@ -302,7 +229,7 @@ def test_visible_message_names_more_mistakes(name, reference):
     cell, old, new, pattern = MORE_MISTAKES[name]
     ns = _with_cell(reference, cell, _edited(cell, old, new))
     probe_name = next(p for p, c in SOLUTION_OF_PROBE.items() if c == cell)
-    message = _message(ns, probe_name)
+    message = A.message(ns, probe_name)
     assert re.search(pattern, message), message
 
 
@@ -315,14 +242,14 @@ def _hidden_numbers(message):
     return re.findall(r"\d+\.\d+|\(\d+,[\d, ]*\)", message)  # values and shapes
 
 
-@pytest.mark.parametrize("case", [*[(w.cell, w.old, w.new) for w in WRONG],
+@pytest.mark.parametrize("case", [*[(w.cell, w.old, w.new) for w in A.wrong],
                                   *[m[:3] for m in MORE_MISTAKES.values()]],
-                         ids=[*[w.name for w in WRONG], *MORE_MISTAKES])
+                         ids=[*[w.name for w in A.wrong], *MORE_MISTAKES])
 def test_hidden_messages_show_no_hidden_input_or_expected_value(case, reference):
     cell, old, new = case
     ns = _with_cell(reference, cell, _edited(cell, old, new))
     probe_name = next(p for p, c in SOLUTION_OF_PROBE.items() if c == cell)
-    message = _message(ns, probe_name, seed=HIDDEN_SEEDS[probe_name])
+    message = A.message(ns, probe_name, seed=A.hidden_seeds[probe_name])
     assert "hidden case" in message
     assert _hidden_numbers(message) == [], message
 
@@ -339,11 +266,11 @@ def test_importing_another_autodiff_library_scores_zero_with_a_reason(cell, stat
                                                                        reference):
     """Inside any of the five functions; the engine stays usable and the import hook is
     gone afterwards."""
-    text = notebooks.strip_solution_markers(CELLS[cell].source)
+    text = notebooks.strip_solution_markers(A.cells[cell].source)
     body = text.index('"""', text.index('"""') + 3) + 3  # after the docstring
     ns = _with_cell(reference, cell, f"{text[:body]}\n    {statement}{text[body:]}")
     probe_name = next(p for p, c in SOLUTION_OF_PROBE.items() if c == cell)
-    message = _message(ns, probe_name)
+    message = A.message(ns, probe_name)
     assert re.search(r"scored 0 because it imported (torch|jax|tensorflow)", message), message
     assert not any(isinstance(f, reparam._RefuseOtherAutodiff) for f in sys.meta_path)
-    check(probe_name, *_objects(reference, probe_name))
+    check(probe_name, *A.objects(reference, probe_name))

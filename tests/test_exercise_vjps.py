@@ -9,39 +9,23 @@
 - delegation: a Mul.backward that gets its gradient from the engine scores 0, by the scan
   of its source and, where the scan is dodged, by its behaviour.
 """
-import ast
 import re
 
 import numpy as np
 import pytest
 
-from autograder import known_wrong, notebooks
+from autograder import notebooks
 from exercises import diagnose, probes, vjps
 from exercises.probes import check
-from nbgrader_course import BLANK, REFERENCE, autograde_corpus
+from assignment_suite import Assignment, Contract, checks
 from reference_ns import reference_namespace
 
 ASSIGNMENT = "vjps"
-SOURCE = notebooks.read(notebooks.source_notebooks(ASSIGNMENT)[0])
-CELLS = notebooks.cells_by_id(SOURCE)
-WRONG = known_wrong.for_assignment(ASSIGNMENT)
+A = Assignment(ASSIGNMENT)
 
 
-def _checks(source):
-    """(probe name, argument names, seed or None) of each check(...) call in a test cell."""
-    calls = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check":
-            seed = next((k.value.value for k in node.keywords if k.arg == "seed"), None)
-            calls.append((node.args[0].value, [a.id for a in node.args[1:]], seed))
-    return calls
-
-
-TEST_CELLS = {gid: c for gid, c in CELLS.items() if notebooks.is_test(c)}
-CHECKS = [call for c in TEST_CELLS.values() for call in _checks(c.source)]
-PROBE_NAMES = sorted({name for name, _, _ in CHECKS})
-OBJECTS = {name: args for name, args, _ in CHECKS}
-HIDDEN_SEEDS = {name: seed for name, _, seed in CHECKS if seed is not None}
+class TestContract(Contract):
+    assignment = A
 
 
 @pytest.fixture(scope="module")
@@ -49,84 +33,22 @@ def reference():
     return reference_namespace(ASSIGNMENT)
 
 
-def _objects(ns, probe_name):
-    return [ns[name] for name in OBJECTS[probe_name]]
-
-
 def _namespace_with(wrong):
-    text = notebooks.strip_solution_markers(CELLS[wrong.cell].source)
+    text = notebooks.strip_solution_markers(A.cells[wrong.cell].source)
     return reference_namespace(ASSIGNMENT, replace={
         wrong.cell: text.replace(wrong.old, wrong.new, wrong.count)})
 
 
-def _message(ns, probe_name, seed=None):
-    with pytest.raises(AssertionError) as failure:
-        check(probe_name, *_objects(ns, probe_name), seed=seed)
-    return str(failure.value)
-
-
 # ---- the notebook's shape ------------------------------------------------------------------
 
-def test_every_test_cell_is_check_calls_on_plain_names_with_a_hidden_seeded_block():
-    assert len(TEST_CELLS) == 13, sorted(TEST_CELLS)
-    for gid, cell in TEST_CELLS.items():
-        tree = ast.parse(cell.source)
-        assert all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
-                   and s.value.func.id == "check" for s in tree.body), gid
-        visible = _checks(notebooks.strip_hidden(cell.source))
-        assert visible and all(seed is None for _, _, seed in visible), gid
-        assert len(_checks(cell.source)) == 2 * len(visible), f"{gid}: one hidden check per visible"
-        assert 1 <= notebooks.meta(cell)["points"] <= 3, gid
-
-
-def test_the_blank_runs_top_to_bottom_and_each_visible_check_fails_cleanly():
-    """The student version's given and blank cells run; each visible check then fails with
-    an AssertionError (not a crash) that says what to do."""
-    nb = notebooks.student_version(SOURCE)
-    ns = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if notebooks.is_test(cell):
-            with pytest.raises(AssertionError, match="not implemented yet"):
-                exec(compile(cell.source, "<test cell>", "exec"), ns)
-        else:
-            exec(compile(cell.source, "<cell>", "exec"), ns)
-
-
-def test_each_known_wrong_edit_lands_in_the_rule_it_names():
-    """`old` must occur exactly once in its cell: a second copy (say in the given forward)
-    would make the edit hit the wrong place."""
-    for wrong in WRONG:
-        text = notebooks.strip_solution_markers(CELLS[wrong.cell].source)
-        assert text.count(wrong.old) == 1, wrong.name
-        assert set(wrong.breaks) <= set(TEST_CELLS), wrong.name
-
-
-# ---- real nbgrader -------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def graded():
-    return autograde_corpus(ASSIGNMENT)
-
-
-def test_reference_scores_full_marks_and_the_blank_scores_zero(graded):
-    scores, _, max_points = graded
-    assert scores[REFERENCE] == max_points
-    assert scores[BLANK] == {gid: 0.0 for gid in max_points}
-
-
-def test_each_known_wrong_answer_loses_exactly_the_parts_it_breaks(graded):
-    scores, wrongs, max_points = graded
-    assert len(wrongs) == len(WRONG)
-    for name, wrong in wrongs.items():
-        want = {gid: 0.0 if gid in wrong.breaks else pts for gid, pts in max_points.items()}
-        assert scores[name] == want, wrong.name
+def test_thirteen_parts_of_one_to_three_points():
+    assert len(A.test_cells) == 13, sorted(A.test_cells)
+    assert all(1 <= notebooks.meta(c)["points"] <= 3 for c in A.test_cells.values())
 
 
 # ---- calibration ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("probe_name", PROBE_NAMES)
+@pytest.mark.parametrize("probe_name", A.probe_names)
 def test_reference_passes_with_a_hundredfold_tighter_tolerance(probe_name, reference,
                                                                 monkeypatch):
     """20 seeds plus the notebook's own hidden seed, at 1e-8: the reference's floored
@@ -134,9 +56,9 @@ def test_reference_passes_with_a_hundredfold_tighter_tolerance(probe_name, refer
     are complex-step derivatives, exact to rounding, so only the reference's own rounding
     is measured.)"""
     monkeypatch.setattr(diagnose, "TOLERANCE", diagnose.TOLERANCE / 100)
-    objects = _objects(reference, probe_name)
+    objects = A.objects(reference, probe_name)
     check(probe_name, *objects)
-    for seed in [HIDDEN_SEEDS[probe_name], *range(1, 21)]:
+    for seed in [A.hidden_seeds[probe_name], *range(1, 21)]:
         check(probe_name, *objects, seed=seed)
 
 
@@ -146,7 +68,7 @@ def test_mlp_loss_falls_far_below_the_judges_bound(reference):
     ratios = []
     for seed in [None, *range(100)]:
         for case in probes.make_cases("vjps.mlp", seed):
-            losses, _ = vjps.train_mlp(*_objects(reference, "vjps.mlp"), case["X"], case["y"],
+            losses, _ = vjps.train_mlp(*A.objects(reference, "vjps.mlp"), case["X"], case["y"],
                                        [case[k] for k in ("W1", "b1", "W2", "b2")])
             ratios.append(losses[-1] / losses[0])
     assert max(ratios) < vjps.MLP_FALL / 3, max(ratios)
@@ -187,36 +109,36 @@ VISIBLE_MESSAGES = {
 
 
 def _probe_of(grade_id):
-    return next(name for name, _, seed in _checks(TEST_CELLS[grade_id].source) if seed is None)
+    return next(name for name, _, seed in checks(A.test_cells[grade_id].source) if seed is None)
 
 
-@pytest.mark.parametrize("wrong", WRONG, ids=[w.name for w in WRONG])
+@pytest.mark.parametrize("wrong", A.wrong, ids=[w.name for w in A.wrong])
 def test_visible_message_names_the_mistake(wrong):
     ns = _namespace_with(wrong)
-    assert re.search(VISIBLE_MESSAGES[wrong.name], _message(ns, _probe_of(wrong.breaks[0])))
+    assert re.search(VISIBLE_MESSAGES[wrong.name], A.message(ns, _probe_of(wrong.breaks[0])))
 
 
 def test_the_max_shift_mistake_fails_only_on_large_logits():
     """Without the shift the rule is right for logits of order one: only the ~1000 cases
     catch it, so every case list must hold them."""
-    wrong = next(w for w in WRONG if w.name == "softmax without the max-shift")
+    wrong = next(w for w in A.wrong if w.name == "softmax without the max-shift")
     ns = _namespace_with(wrong)
-    for seed in (None, HIDDEN_SEEDS["vjps.softmax_ce"]):
+    for seed in (None, A.hidden_seeds["vjps.softmax_ce"]):
         cases = probes.make_cases("vjps.softmax_ce", seed)
         assert any(np.abs(c["logits"]).min() > 900 for c in cases)
         outputs = probes.collect("vjps.softmax_ce", [ns["SoftmaxCrossEntropy"]], cases)
         small = [i for i, c in enumerate(cases) if np.abs(c["logits"]).max() < 100]
         assert small and all(vjps._judge_cross_entropy(outputs[i], cases[i], True) is None
                              for i in small)
-    assert "subtract the max" in _message(ns, "vjps.softmax_ce", seed=3)
+    assert "subtract the max" in A.message(ns, "vjps.softmax_ce", seed=3)
 
 
-@pytest.mark.parametrize("wrong", WRONG, ids=[w.name for w in WRONG])
+@pytest.mark.parametrize("wrong", A.wrong, ids=[w.name for w in A.wrong])
 def test_hidden_messages_say_what_is_wrong_without_shapes_or_values(wrong):
     ns = _namespace_with(wrong)
     for gid in wrong.breaks:
         probe_name = _probe_of(gid)
-        message = _message(ns, probe_name, seed=HIDDEN_SEEDS[probe_name])
+        message = A.message(ns, probe_name, seed=A.hidden_seeds[probe_name])
         text = re.sub(r"\(hidden case \d+ of \d+\)", "", message)
         if probe_name == "vjps.mlp":  # its architecture is public, only its data are hidden
             text = re.sub(r"shape \(\d+, \d+\)", "", text)
@@ -260,12 +182,12 @@ DELEGATIONS = {
 
 
 @pytest.mark.parametrize("form", sorted(DELEGATIONS))
-@pytest.mark.parametrize("seed", [None, HIDDEN_SEEDS["vjps.mul"]])
+@pytest.mark.parametrize("seed", [None, A.hidden_seeds["vjps.mul"]])
 def test_a_delegating_rule_scores_zero_with_a_message_that_says_why(form, seed):
     code, message = DELEGATIONS[form]
-    text = notebooks.strip_solution_markers(CELLS["mul"].source)
+    text = notebooks.strip_solution_markers(A.cells["mul"].source)
     ns = reference_namespace(ASSIGNMENT, replace={"mul": text.replace(_MUL_RULE, code)})
-    assert re.search(message, _message(ns, "vjps.mul", seed=seed))
+    assert re.search(message, A.message(ns, "vjps.mul", seed=seed))
 
 
 def test_the_mlp_part_lets_the_engine_run_but_needs_the_students_classes(reference):
@@ -276,6 +198,6 @@ def test_the_mlp_part_lets_the_engine_run_but_needs_the_students_classes(referen
     class EngineMatMul(ad.Function):
         apply = staticmethod(ad.matmul)
 
-    objects = _objects(reference, "vjps.mlp")
+    objects = A.objects(reference, "vjps.mlp")
     with pytest.raises(AssertionError, match="not built from your Functions"):
         check("vjps.mlp", EngineMatMul, *objects[1:])

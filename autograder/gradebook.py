@@ -158,9 +158,11 @@ class Gradebook:
         with warnings.catch_warnings():
             # nbgrader's own autograde triggers the same SQLAlchemy autoflush notices
             warnings.simplefilter("ignore", category=_sa_warning())
-            gb.update_or_create_submission(assignment, student)
+            submission = gb.update_or_create_submission(assignment, student)
+        # the submission's grades in one walk (find_grade would query once per part)
+        grades = {(nb.name, g.name): g for nb in submission.notebooks for g in nb.grades}
         for part in results:
-            grade = gb.find_grade(part.grade_id, Path(part.notebook).stem, assignment, student)
+            grade = grades[(Path(part.notebook).stem, part.grade_id)]
             grade.auto_score = part.points
             grade.needs_manual_grade = False
         gb.db.commit()

@@ -10,9 +10,10 @@ cluster's own start-up is not counted, and its workers grade one submission befo
 starts: a course's cluster runs all term). Every run must give the same CSV before any
 number is printed.
 
-Printed: notebooks/s for each, the scaling efficiency (throughput with W workers divided by
-W times the throughput of one), and the per-notebook cost that the README's projection for
-N machines of W cores starts from.
+Printed for each: the run's time, its start-up (the same command run again, with nothing
+left to grade), the grading rate n / (run - start-up) in notebooks/s, the scaling efficiency
+(the rate with W workers divided by W times the rate of one), and one worker's cost per
+notebook, which the README's projection for N machines of W cores starts from.
 """
 import argparse
 import os
@@ -28,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder import known_wrong  # noqa: E402
+from autograder import compare, known_wrong, notebooks  # noqa: E402
+from autograder.grade import source_bytes  # noqa: E402
+from autograder.gradebook import Gradebook, default_url  # noqa: E402
 from servers import Cluster, missing  # noqa: E402
 
 
@@ -46,19 +49,42 @@ def write_submissions(folder, assignment, copies):
 
 
 def timed_grade(assignment, subs, course, *how):
+    """(seconds of the run, seconds of a rerun with nothing left to grade, the CSV). The
+    course's gradebook is created first, untimed: a course creates it once a term (nbgrader
+    runs alembic then, ~7 s here), not once a grading run."""
     course.mkdir(parents=True)
     if (subs.parent / "secret").exists():  # the same hidden cases for every run
         (course / ".autograder_secret").write_bytes((subs.parent / "secret").read_bytes())
+    with Gradebook(default_url(course)):
+        pass
     argv = [str(Path(sys.executable).parent / "autograder"), "grade", assignment,
             "--submissions", str(subs), "--course", str(course), *how]
-    start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+    seconds = []
+    for _ in range(2):
+        start = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        seconds.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
     if not (subs.parent / "secret").exists():
         (subs.parent / "secret").write_bytes((course / ".autograder_secret").read_bytes())
-    return seconds, (course / "grades.csv").read_text()
+    return seconds[0], seconds[1], (course / "grades.csv").read_text()
+
+
+def gradebook_write_seconds(assignment, folder, submissions=50):
+    """Seconds the grader process spends writing one submission's scores to a SQLite
+    gradebook: the part of grading that stays serial however many workers grade."""
+    sources = {name: nbformat.reads(data.decode(), as_version=4)
+               for name, data in source_bytes(assignment).items()}
+    parts = [compare.PartResult(grade_id, name, 1.0, 1.0)
+             for name, nb in sources.items() for grade_id in notebooks.points(nb)]
+    with Gradebook(default_url(folder)) as gb:
+        gb.declare(assignment, sources)
+        gb.record(assignment, "warm-up", parts)
+        start = time.perf_counter()
+        for i in range(submissions):
+            gb.record(assignment, f"student{i}", parts)
+        return (time.perf_counter() - start) / submissions
 
 
 def main(argv=None):
@@ -95,18 +121,24 @@ def main(argv=None):
                                                        "--scheduler", cluster.address))
         finally:
             cluster.close()
-    csvs = {csv for _, _, csv in runs.values()}
+    csvs = {csv for _, _, _, csv in runs.values()}
     if len(csvs) != 1:
         print("ERROR: the runs gave different CSVs; not timing graders that disagree")
         return 1
-    one = n / runs["--jobs 1"][1]
-    for label, (workers, seconds, _) in runs.items():
-        rate = n / seconds
-        print(f"{label:16s} {seconds:6.1f} s  {rate:5.2f} notebooks/s  "
-              f"scaling efficiency {rate / (workers * one):4.0%}")
-    per_notebook = runs["--jobs 1"][1] / n
-    print(f"one worker's cost per notebook (start-up included): {per_notebook:.2f} s; "
-          f"the same CSV from every run")
+    one = n / (runs["--jobs 1"][1] - runs["--jobs 1"][2])
+    print(f"{'':16s} {'run':>7s} {'start-up':>9s}  {'grading rate':>14s}  scaling efficiency")
+    for label, (workers, run, start_up, _) in runs.items():
+        rate = n / (run - start_up)
+        print(f"{label:16s} {run:6.1f}s {start_up:8.1f}s  {rate:5.2f} notebooks/s  "
+              f"{rate / (workers * one):6.0%}")
+    print(f"start-up: the same command again with nothing left to grade; grading rate: "
+          f"notebooks / (run - start-up). One worker's cost per notebook: {1 / one:.2f} s. "
+          f"The same CSV from every run.")
+    with tempfile.TemporaryDirectory() as tmp:
+        write = gradebook_write_seconds(args.assignment, Path(tmp))
+    print(f"the grader's gradebook write per submission (SQLite): {write * 1000:.0f} ms, so "
+          f"one grader process records at most {1 / write:.0f} submissions/s, the rate of "
+          f"{1 / (write * one):.0f} workers")
     return 0
 
 

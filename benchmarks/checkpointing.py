@@ -52,16 +52,18 @@ class ResidualMLP:
         self.forward(checkpointed).backward()
 
     def memory(self, checkpointed):
-        """(bytes after forward, activation bytes after forward, peak bytes over the step)."""
+        """(bytes after forward, activation bytes after forward, peak bytes over the step),
+        counted inside `memory.track()` so that the timed steps run without the accounting."""
         for p in self.params:
             p.grad = None
-        autodiff.reset_peak_saved_bytes()
-        before = autodiff.saved_bytes()
-        loss = self.forward(checkpointed)
-        held = autodiff.saved_bytes() - before
-        activations = autodiff.saved_bytes(include_leaves=False)
-        loss.backward()
-        return held, activations, autodiff.peak_saved_bytes() - before
+        with autodiff.memory.track():
+            autodiff.reset_peak_saved_bytes()
+            before = autodiff.saved_bytes(), autodiff.saved_bytes(include_leaves=False)
+            loss = self.forward(checkpointed)
+            held = autodiff.saved_bytes() - before[0]
+            activations = autodiff.saved_bytes(include_leaves=False) - before[1]
+            loss.backward()
+            return held, activations, autodiff.peak_saved_bytes() - before[0]
 
     def grads(self):
         return [p.grad.data.copy() for p in self.params]

@@ -24,6 +24,7 @@ def pin_threads():
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD = 32 * 2**20  # glibc's largest; every array these benchmarks make is smaller
+MALLOC_NOTE = f"heap for arrays < {MMAP_THRESHOLD // 2**20} MiB, never trimmed"
 
 
 def steady_malloc():
@@ -43,8 +44,7 @@ def steady_malloc():
         return None
     if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, 2**31 - 1)):
         return None
-    return (f"glibc, fixed: heap for arrays < {MMAP_THRESHOLD // 2**20} MiB, never trimmed "
-            f"(--malloc default: glibc's adaptive thresholds)")
+    return f"glibc, fixed: {MALLOC_NOTE} (--malloc steady)"
 
 
 def import_torch():

@@ -1,6 +1,7 @@
 """Where the engine spends a two-layer MLP training step: a rough split, then cProfile.
 
-    python benchmarks/profile_step.py [tiny|small|medium|large] [--top N] [--steps N]
+    python benchmarks/profile_step.py [tiny|small|medium|large] [--form fused|composed]
+                                      [--top N] [--steps N]
 
 The split uses public API only, so it survives changes to the engine's internals:
 the numpy baseline, the engine step, its forward with and without recording (no_grad), and
@@ -50,14 +51,21 @@ def main(argv=None):
                         choices=[s.name for s in mlp_step.SIZES])
     parser.add_argument("--top", type=int, default=25, help="rows of the cProfile table")
     parser.add_argument("--steps", type=int, default=None, help="steps to profile")
+    parser.add_argument("--form", choices=mlp_step.FORMS, default="fused",
+                        help="the step as fused ops (nn.Linear, F.mse_loss) or composed")
     args = parser.parse_args(argv)
     size = next(s for s in mlp_step.SIZES if s.name == args.size)
     p = mlp_step.make_problem(size)
     arrays = [p[k] for k in ("x", "t", "W1", "b1", "W2", "b2")]
     engine = mlp_step.EngineMLP(p)
+    step = getattr(engine, args.form)
 
     def forward():
-        return F.mse_loss(engine.l2(F.relu(engine.l1(engine.x))), engine.t)
+        if args.form == "fused":
+            return F.mse_loss(engine.l2(F.relu(engine.l1(engine.x))), engine.t)
+        W1, b1, W2, b2 = engine.params
+        y = (engine.x @ W1.T + b1).relu() @ W2.T + b2
+        return ((y - engine.t) ** 2).mean()
 
     def forward_no_grad():
         with autodiff.no_grad():
@@ -67,14 +75,14 @@ def main(argv=None):
     samples = interleaved({
         "numpy step": lambda: mlp_step.numpy_step(*arrays),
         "numpy forward": lambda: numpy_forward(*arrays),
-        "engine step": engine.step,
+        "engine step": step,
         "engine forward, recording": forward,
         "engine forward, no_grad": forward_no_grad,
     }, rounds=3 if slow else 9, min_batch=0.0 if slow else 0.05)
     best = {name: s.best for name, s in samples.items()}
     best["engine backward (step - forward)"] = (best["engine step"]
                                                 - best["engine forward, recording"])
-    print(f"{size.label}: the fastest of interleaved rounds, process CPU time")
+    print(f"{size.label}, {args.form}: the fastest of interleaved rounds, process CPU time")
     for name, seconds in best.items():
         print(f"  {name:36s} {fmt_time(seconds):>10s}")
     print(f"  {'engine ÷ numpy':36s} {best['engine step'] / best['numpy step']:>9.2f}×")
@@ -83,7 +91,7 @@ def main(argv=None):
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(steps):
-        engine.step()
+        step()
     profile.disable()
     print(f"\ncProfile of {steps} engine steps, by own time (tottime):")
     pstats.Stats(profile).strip_dirs().sort_stats("tottime").print_stats(args.top)

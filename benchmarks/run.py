@@ -1,6 +1,7 @@
 """The engine's benchmarks, in one run: `python benchmarks/run.py` (or `make bench`).
 
-1. Two-layer MLP training step at four sizes: the engine's time ÷ hand-written numpy's
+1. Two-layer MLP training step at four sizes, fused (nn.Linear, F.mse_loss) and composed
+   (x @ W.T + b, .relu(), ((y - t) ** 2).mean()): the engine's time ÷ hand-written numpy's
    (and PyTorch eager's, when torch is installed), against the speed targets.
 2. Per-op overhead: forward + backward of one elementwise op on a 4-element vector.
 3. Checkpointing a deep residual MLP: step time and tape memory against no checkpointing.
@@ -14,13 +15,17 @@ wrong engine fails here rather than being timed. Everything runs on one thread.
     --strict       exit with status 1 if any target is missed
     --clock CLOCK  cpu (default: process CPU time, robust when other work shares the cores)
                    or wall
-    --malloc MODE  steady (default: glibc keeps freed memory, so no implementation pays page
-                   faults on fresh memory by the luck of glibc's adaptive thresholds) or default
+    --malloc MODE  default (glibc's adaptive thresholds: what a user gets, the headline; the
+                   MLP's medium and large sizes are then run again in a fresh process with
+                   fixed thresholds, as a second line) or steady (fixed thresholds: glibc
+                   keeps freed memory, so nobody pays page faults on fresh memory)
+    --sizes LIST   comma-separated subset of the MLP sizes: tiny, small, medium, large
 
 It exits with status 1 when a section fails (a gradient that differs, an engine error).
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -47,31 +52,72 @@ def print_machine(torch, quick, torch_absent, clock, malloc):
     rows = machine.info(torch, torch_absent)
     rows.append(("clock", "process CPU time (time.process_time)" if clock == "cpu" else
                  "wall clock (time.perf_counter)"))
-    rows.append(("malloc", malloc or "the C library's defaults"))
+    rows.append(("malloc", malloc or "glibc's defaults (adaptive thresholds), as users get"))
     print(table(None, rows))
 
 
-def print_mlp(torch, quick, outcomes):
-    headers = ["size", "numpy", "engine", "engine÷numpy", "target", ""]
-    if torch is not None:
-        headers += ["torch", "torch÷numpy"]
-    headers += ["noise"]
-    rows = []
-    for r in mlp_step.run(torch, quick):
-        row = [r.size.label, fmt_time(r.numpy.best), fmt_time(r.engine.best), ratio(r.ratio),
-               f"≤ {r.size.target:g}×", status(r.passed)]
+def mlp_rows(results, torch):
+    """Table rows for MLP results, and (name, passed) outcomes for rows with a target."""
+    rows, outcomes = [], []
+    for r in results:
+        row = [r.size.label, r.form, fmt_time(r.numpy.best), fmt_time(r.engine.best),
+               ratio(r.ratio), "-" if r.target is None else f"≤ {r.target:g}×",
+               "" if r.passed is None else status(r.passed)]
         if torch is not None:
             row += [fmt_time(r.torch.best), ratio(r.torch_ratio)]
-        row.append(noise(r.numpy, r.engine, r.torch))
+        row += [f"{r.numpy.faults_per_call:.0f} / {r.engine.faults_per_call:.0f}",
+                noise(r.numpy, r.engine, r.torch)]
         rows.append(row)
-        outcomes.append((f"mlp {r.size.name}", r.passed))
-    print(table(headers, rows))
+        if r.passed is not None:
+            outcomes.append((f"mlp {r.size.name} {r.form}", r.passed))
+    return rows, outcomes
+
+
+def mlp_headers(torch):
+    headers = ["size", "form", "numpy", "engine", "engine÷numpy", "target", ""]
+    if torch is not None:
+        headers += ["torch", "torch÷numpy"]
+    return headers + ["faults/step numpy / engine", "noise"]
+
+
+def print_mlp(torch, quick, outcomes, sizes=None, malloc=None, rows_only=False):
+    results = list(mlp_step.run(torch, quick, sizes))
+    rows, met = mlp_rows(results, torch)
+    outcomes += met
+    print(table(mlp_headers(torch), rows, right=range(2, len(mlp_headers(torch)))))
+    if rows_only:
+        return
     print("Times: the fastest of the interleaved rounds (per step); ratios divide those. "
-          "noise: the largest\n(median - min) / min of a row, high when other work shares "
-          "the machine. Gradients were\nchecked against numpy's before and after timing.")
+          "fused: nn.Linear and\nF.mse_loss; composed: x @ W.T + b, .relu(), ((y - t) ** "
+          "2).mean(). faults/step: minor page faults\n(fresh memory) per step, median over "
+          "rounds. noise: the largest (median - min) / min of a row,\nhigh when other work "
+          "shares the machine. Gradients were checked against numpy's before and\nafter "
+          "timing.")
+    if malloc is None:  # the headline ran with glibc's defaults: add the fixed-malloc line
+        print_steady_mlp(torch, quick)
 
 
-def print_ops(torch, quick, outcomes):
+STEADY_SIZES = ("medium", "large")  # where glibc's thresholds decide about page faults
+
+
+def print_steady_mlp(torch, quick):
+    """The large sizes again, in a fresh process with glibc's malloc thresholds fixed (no
+    page faults for anyone): what the engine's bookkeeping costs with the allocator out of
+    the picture. A second line, not the headline: users get glibc's defaults."""
+    sizes = STEADY_SIZES[:1] if quick else STEADY_SIZES
+    command = [sys.executable, os.path.abspath(__file__), "--only", "mlp", "--malloc",
+               "steady", "--sizes", ",".join(sizes), "--rows-only"]
+    command += ["--quick"] if quick else []
+    command += ["--no-torch"] if torch is None else []
+    child = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if child.returncode != 0:
+        raise RuntimeError(f"the fixed-malloc run failed:\n{child.stdout}{child.stderr}")
+    print(f"\nThe same step with glibc's malloc thresholds fixed ({machine.MALLOC_NOTE}), "
+          f"in a fresh process:")
+    print(child.stdout.rstrip())
+
+
+def print_ops(torch, quick, outcomes, **_):
     headers = ["op", "numpy", "engine", "engine-numpy", "target", ""]
     if torch is not None:
         headers += ["torch"]
@@ -92,7 +138,7 @@ def print_ops(torch, quick, outcomes):
           "checked against numpy's.")
 
 
-def print_checkpointing(torch, quick, outcomes):
+def print_checkpointing(torch, quick, outcomes, **_):
     r = checkpointing.run(quick)
     labels = ("tape after forward", "  of which activations", "peak tape over the step")
     rows = [["step time (forward + backward)", fmt_time(r.plain.best),
@@ -120,12 +166,13 @@ def _titles():
 SECTIONS = {"mlp": print_mlp, "ops": print_ops, "checkpoint": print_checkpointing}
 
 
-def run_section(part, torch, quick, outcomes):
+def run_section(part, torch, quick, outcomes, rows_only=False, **options):
     """Print one section; an exception (a wrong gradient, an engine error) is reported in
     its place and the run goes on with the next section. Returns the error, or None."""
-    print(heading(_titles()[part]), flush=True)
+    if not rows_only:
+        print(heading(_titles()[part]), flush=True)
     try:
-        SECTIONS[part](torch, quick, outcomes)
+        SECTIONS[part](torch, quick, outcomes, rows_only=rows_only, **options)
     except Exception as e:  # noqa: BLE001  (reported, and the exit status says so)
         print(f"ERROR: this section failed, so it measured nothing:\n"
               f"{''.join(traceback.format_exception(e)).rstrip()}")
@@ -144,24 +191,35 @@ def main(argv=None):
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--clock", choices=sorted(timing.CLOCKS), default="cpu",
                         help="cpu: process CPU time (default); wall: perf_counter")
-    parser.add_argument("--malloc", choices=("steady", "default"), default="steady",
-                        help="steady: fixed glibc malloc thresholds (default); default: glibc's")
+    parser.add_argument("--malloc", choices=("default", "steady"), default="default",
+                        help="default: glibc's adaptive thresholds, what a user gets (the "
+                             "headline); steady: fixed thresholds (no page faults)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated MLP sizes (default: all of "
+                             f"{', '.join(s.name for s in mlp_step.SIZES)})")
+    parser.add_argument("--rows-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:
         parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(PARTS)}")
+    sizes = None if args.sizes is None else [s.strip() for s in args.sizes.split(",")]
 
     timing.use_clock(args.clock)
     malloc = machine.steady_malloc() if args.malloc == "steady" else None
     start = time.perf_counter()
     torch = None if args.no_torch else machine.import_torch()
-    print_machine(torch, args.quick, "left out (--no-torch)" if args.no_torch else "not installed",
-                  args.clock, malloc)
+    if not args.rows_only:
+        print_machine(torch, args.quick,
+                      "left out (--no-torch)" if args.no_torch else "not installed",
+                      args.clock, malloc)
     outcomes = []
-    errors = [e for e in (run_section(part, torch, args.quick, outcomes)
+    errors = [e for e in (run_section(part, torch, args.quick, outcomes, args.rows_only,
+                                      sizes=sizes, malloc=malloc)
                           for part in PARTS if part in parts) if e]
+    if args.rows_only:
+        return 1 if errors else 0
     missed = [name for name, passed in outcomes if not passed]
     print(heading("Summary"))
     print(f"targets met: {len(outcomes) - len(missed)} of {len(outcomes)}"

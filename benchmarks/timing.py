@@ -17,6 +17,7 @@ thread, so on an idle machine the two agree, but on a shared one (other processe
 runnable threads than cores) the wall clock also counts the time this process waited for a
 core, which has nothing to do with the code measured. `use_clock("wall")` switches.
 """
+import resource
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -33,11 +34,18 @@ def use_clock(name):
 
 def time_batch(fn, number):
     """Seconds for `number` calls of fn()."""
+    return _timed_batch(fn, number)[0]
+
+
+def _timed_batch(fn, number):
+    """(seconds, minor page faults) for `number` calls of fn()."""
     calls = range(number)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = _clock()
     for _ in calls:
         fn()
-    return _clock() - start
+    elapsed = _clock() - start
+    return elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
 def autorange(fn, min_batch):
@@ -57,9 +65,15 @@ def autorange(fn, min_batch):
 
 @dataclass
 class Samples:
-    """Per-call times (seconds) of one implementation, one per round."""
+    """Per-call times (seconds) of one implementation, one per round, and the minor page
+    faults per call in each round (touching memory the process had not used yet)."""
     number: int
     times: list = field(default_factory=list)
+    faults: list = field(default_factory=list)
+
+    @property
+    def faults_per_call(self):
+        return statistics.median(self.faults) if self.faults else None
 
     @property
     def best(self):
@@ -86,7 +100,9 @@ def interleaved(fns, rounds, min_batch):
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             s = samples[name]
-            s.times.append(time_batch(fns[name], s.number) / s.number)
+            seconds, faults = _timed_batch(fns[name], s.number)
+            s.times.append(seconds / s.number)
+            s.faults.append(faults / s.number)
     return samples
 
 

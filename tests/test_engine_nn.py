@@ -260,7 +260,7 @@ def test_a_buffer_saved_by_two_ops_or_through_a_view_counts_once(clean_tape):
     x = ad.tensor(np.ones((100,)), requires_grad=True)
     h = x * 2                                    # non-leaf, 800 bytes
     base = ad.saved_bytes(include_leaves=False)
-    p = h * ad.tensor(np.ones(100))              # Mul saves h
+    p = h * ad.tensor(np.ones(100))              # Mul keeps the constant, not h
     q = h * h                                    # saves h twice
     r = h.reshape(10, 10).T @ ad.tensor(np.ones((10, 2)))  # MatMul saves a view of h
     held = ad.saved_bytes(include_leaves=False) - base

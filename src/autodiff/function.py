@@ -19,7 +19,6 @@ which is all a higher-order derivative is. Rules therefore use operators and the
 """
 import itertools
 import traceback
-import weakref
 
 import numpy as np
 
@@ -27,7 +26,6 @@ from . import memory
 from .grad_mode import state
 
 _creation_order = itertools.count()
-_CONSTANT = (None, None, None)  # the _refs entry of a saved value no tensor owns
 Tensor = None  # set by tensor.py once the class exists: the two modules need each other
 
 
@@ -36,12 +34,36 @@ class VersionCounter:
     aliases (a view such as `W.T` or `x[1:]`, a `detach()`) share the same counter object,
     as PyTorch's views share their base's, so a change through any of them is seen by every
     node that saved any of them. The counter lives as long as someone holds it, not as long
-    as the tensor that made it."""
+    as the tensor that made it.
 
-    __slots__ = ("value",)
+    `leaf` says whose buffer it is: a leaf's (an input or a parameter, memory that exists
+    whether or not a tape holds it) or an activation's; a view of W is W's buffer."""
 
-    def __init__(self):
-        self.value = 0
+    value = 0
+    leaf = False
+
+
+class SavedTensor:
+    """Where one value given to `save_for_backward` came from (PyTorch's SavedVariable).
+
+    tensor   the input Tensor it is; None for the op's own output (the node must not keep
+             its output alive) and for a constant
+    counter  its buffer's VersionCounter, None for a constant (a mask or sign computed in
+             forward, a plain array argument): in-place changes cannot reach those
+    version  counter.value when it was saved; backward checks that it is unchanged
+    leaf     its buffer exists anyway (a leaf, a view of one, a plain array argument), as
+             opposed to an activation that only the tape keeps alive
+    """
+
+    __slots__ = ("tensor", "counter", "version", "leaf")
+
+    def __init__(self, tensor, counter, leaf):
+        self.tensor, self.counter, self.leaf = tensor, counter, leaf
+        self.version = 0 if counter is None else counter.value
+
+
+_ARGUMENT = SavedTensor(None, None, True)   # a plain array passed to the op
+_COMPUTED = SavedTensor(None, None, False)  # made by forward itself (a mask, a sign)
 
 
 class Node:
@@ -53,18 +75,16 @@ class Node:
     """
 
     _next = ()
-    needs_input_grad = ()
-    _saved = ()          # arrays given to save_for_backward; None once backward freed them
-    _refs = None         # per saved array: (its tensor, version counter, version at saving);
-                         # the tensor is a weakref for the node's own output, None for a
-                         # constant (a mask, a plain array argument)
-    _keys = None         # its saved buffers, as counted in memory.saved_bytes()
-    _hooks = None        # hooks on the output tensor (a non-leaf's register_hook)
-    _retained = None     # weakref to the output, if it called retain_grad()
+    needs_input_grad = ()  # per forward argument: is its gradient (or tangent) wanted?
+    _saved = ()          # the values given to save_for_backward; None once backward freed them
+    _sources = None      # a SavedTensor per saved value, once the node is on the tape
+    _hooks = None        # functions of the output's gradient: register_hook's, then
+                         # retain_grad's (which runs last, as in PyTorch)
     _shape = None        # the output's shape and dtype, which gradients must match
     _dtype = None
     _trace = None        # where forward created this node, under detect_anomaly
     _out_tangent = None  # forward mode: the output's tangents, for when its Tensor is gone
+    _held = None         # memory accounting: stops counting this node's buffers (memory.py)
 
     def __init__(self, fn):
         self._fn = fn
@@ -81,8 +101,8 @@ class Node:
     def next_functions(self):
         return tuple((n, 0) for n in self._next)
 
-    def save_for_backward(self, *arrays):
-        self._saved = arrays
+    def save_for_backward(self, *values):
+        self._saved = values
 
     @property
     def saved_tensors(self):
@@ -99,81 +119,70 @@ class Node:
                 f"of {self.name} after they were freed). Saved tensors are freed after "
                 f"backward; pass retain_graph=True to the first backward if you need to "
                 f"backward twice.")
-        refs = self._refs
-        if refs is None:  # not recorded (forward mode only)
+        sources = self._sources
+        if sources is None:  # not on the tape (forward mode only, or a bare Node)
             return saved
-        for _, counter, version in refs:
-            if counter is not None and counter.value != version:
+        for source in sources:
+            if source.counter is not None and source.counter.value != source.version:
                 raise self._modified_error()
         if not state.tensor_backward:
             return saved
-        return tuple(self._as_tensor(a, ref) for a, ref in zip(saved, refs))
+        return tuple(self._as_tensor(value, source) for value, source in zip(saved, sources))
 
     def _modified_error(self):
-        for i, (array, (_, counter, version)) in enumerate(zip(self._saved, self._refs)):
-            if counter is not None and counter.value != version:
+        for i, (value, source) in enumerate(zip(self._saved, self._sources)):
+            if source.counter is not None and source.counter.value != source.version:
                 return RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by "
                     f"an in-place operation: saved tensor {i} of {self.name}, of shape "
-                    f"{tuple(array.shape)}, is at version {counter.value}; expected version "
-                    f"{version}. Do the in-place change (e.g. an optimizer step) after "
-                    f"backward, or work on a copy.")
+                    f"{tuple(value.shape)}, is at version {source.counter.value}; expected "
+                    f"version {source.version}. Do the in-place change (e.g. an optimizer "
+                    f"step) after backward, or work on a copy.")
 
-    def _as_tensor(self, array, ref):
-        tensor = ref[0]
-        if tensor is None:  # a constant (a mask, a sign): its derivative is zero
-            return array
-        if type(tensor) is weakref.ref:  # this node's own output
-            tensor = tensor()
-            if tensor is None:  # the Tensor object is gone; rebuild it with its history
-                tensor = Tensor._make(array, True)
-                tensor.grad_fn = self
-                tensor._version_counter = ref[1]
-                tensor._tangent = self._out_tangent
-        return tensor
+    def _as_tensor(self, value, source):
+        if source.tensor is not None:  # an input, with its history
+            return source.tensor
+        if source.counter is None:  # a constant (a mask, a sign): its derivative is zero
+            return value
+        on_tape = bool(self._next)  # (a node of a nested jvp alone is not on the tape)
+        out = Tensor._make(value, on_tape)  # this node's own output, with its history
+        if on_tape:
+            out.grad_fn = self
+        out._version_counter = source.counter
+        out._tangent = self._out_tangent
+        return out
 
-    def _record(self, args, arrays, out, count_bytes=True):
-        """Resolve saved arrays to the tensors they came from (for version checks, and for
-        rules that must see Tensors) and count their bytes (`memory.saved_bytes`)."""
-        refs, keys = [], []
-        for saved in self._saved:
+    def _record(self, args, arrays, out):
+        """Resolve each saved value to where it came from (an input Tensor, this op's
+        output, or a constant), for the version checks and for rules that must see
+        Tensors."""
+        sources = []
+        for value in self._saved:
             for arg, array in zip(args, arrays):
-                if saved is array:
-                    if arg is array:  # a plain array passed in: an input, like a leaf
-                        refs.append(_CONSTANT)
-                        is_leaf = True
+                if value is array:
+                    if arg is array:
+                        sources.append(_ARGUMENT)
                     else:
-                        counter = arg._counter()
-                        refs.append((arg, counter, counter.value))
-                        is_leaf = arg.grad_fn is None
+                        counter = arg._version_counter or arg._counter()
+                        sources.append(SavedTensor(arg, counter,
+                                                   arg.grad_fn is None or counter.leaf))
                     break
             else:
-                is_leaf = False
-                if saved is out.data:
-                    counter = out._counter()
-                    refs.append((weakref.ref(out), counter, counter.value))
+                if value is out.data:
+                    sources.append(SavedTensor(None, out._counter(), False))
                 else:
-                    refs.append(_CONSTANT)
-            if count_bytes and type(saved) is np.ndarray:
-                keys.append(memory.hold(saved, is_leaf))
-        self._refs = refs
-        if count_bytes:
-            self._keys = keys
+                    sources.append(_COMPUTED)
+        self._sources = sources
 
     def release(self):
-        """Free what backward needed (unless retain_graph): the saved arrays and the tensors
+        """Free what backward needed (unless retain_graph): the saved values and the tensors
         they came from, so that nothing the graph saved outlives it, even if the caller
         keeps the output (a loss appended to a list)."""
-        if self._keys is not None:
-            memory.drop(self._keys)
-            self._keys = None
         if self._saved:
+            if self._held is not None:
+                self._held()  # stop counting its buffers
             self._saved = None
-            self._refs = None
-
-    def __del__(self):
-        if self._keys is not None and memory is not None:
-            memory.drop(self._keys)
+            self._sources = None
 
 
 class AccumulateGrad(Node):
@@ -186,7 +195,6 @@ class AccumulateGrad(Node):
         self.variable = variable
         self._shape = variable.shape
         self._dtype = variable.dtype
-        self._refs = ()
         if previous is not None:  # the leaf changed shape: its hooks stay registered
             self._hooks = previous._hooks
 
@@ -222,10 +230,11 @@ class Function:
     def apply(cls, *args):
         ctx = Node(cls)
         arrays, needs, edges = [], [], []
+        recording = state.grad_enabled
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
-                if a.requires_grad:
+                if recording and a.requires_grad:
                     needs.append(True)
                     edges.append(a.grad_fn or a._node())
                     continue
@@ -233,6 +242,11 @@ class Function:
                 arrays.append(a)
             needs.append(False)
             edges.append(None)
+        requires = True in needs
+        if state.forward_level:  # a tangent is a derivative wanted too (see _push_tangents)
+            needs = [n or (isinstance(a, Tensor) and a._tangent is not None)
+                     for n, a in zip(needs, args)]
+        ctx.needs_input_grad = tuple(needs)  # forward may read it: save only what is needed
         try:
             out = cls.forward(ctx, *arrays)
         except (ValueError, TypeError, IndexError) as e:
@@ -241,7 +255,6 @@ class Function:
             raw, out = out, np.asarray(out)
             if ctx._saved:  # a saved output is still recognised as the output
                 ctx._saved = tuple(out if a is raw else a for a in ctx._saved)
-        requires = state.grad_enabled and True in needs
         result = Tensor._make(out, requires)
         if out.base is not None:  # a view (reshape, .T, x[1:], expand): maybe an alias
             _share_counter(result, args, arrays)
@@ -249,15 +262,16 @@ class Function:
             if out.dtype.kind != "f":
                 raise TypeError(f"{cls.__name__} produced dtype {out.dtype}, which cannot "
                                 f"carry a gradient; expected a floating-point result")
-            ctx.needs_input_grad = tuple(needs)
             ctx._next = tuple(edges)
             ctx._shape = out.shape
             ctx._dtype = out.dtype
+            result.grad_fn = ctx
             if ctx._saved:
                 ctx._record(args, arrays, result)
+                if memory.tracking:  # someone is measuring: count what it saved
+                    memory.hold(ctx)
             if state.anomaly:
                 ctx._trace = "".join(traceback.format_stack()[:-2])
-            result.grad_fn = ctx
         if state.forward_level:
             for a in args:
                 if isinstance(a, Tensor) and a._tangent is not None:
@@ -297,15 +311,17 @@ def _push_tangents(cls, ctx, args, arrays, out):
     top = state.forward_level
     levels = sorted({level for a in args if isinstance(a, Tensor) and a._tangent is not None
                      for level in a._tangent if level <= top})
-    out._tangent = tangents = {}
+    # the output's tangents, filled level by level; the node keeps them too, for rules that
+    # read the saved output (rebuilt from the node, with these tangents)
+    out._tangent = ctx._out_tangent = tangents = {}
     previous = state.forward_level, state.tensor_backward, state.grad_enabled
     state.grad_enabled = False  # the tape records values, not tangents
     try:
         for level in levels:
             state.forward_level = level - 1
             state.tensor_backward = level > 1
-            if level > 1 and ctx._refs is None and ctx._saved:
-                ctx._record(args, arrays, out, count_bytes=False)
+            if level > 1 and ctx._sources is None and ctx._saved:
+                ctx._record(args, arrays, out)  # rules must see Tensors: resolve the saves
             inputs = [a._tangent.get(level, 0.0) if isinstance(a, Tensor) and a._tangent
                       else 0.0 for a in args]
             try:
@@ -316,9 +332,7 @@ def _push_tangents(cls, ctx, args, arrays, out):
     finally:
         state.forward_level, state.tensor_backward, state.grad_enabled = previous
     if not tangents:
-        out._tangent = None
-    elif ctx._keys is not None:  # on the tape: a create_graph backward may need them
-        ctx._out_tangent = tangents
+        out._tangent = ctx._out_tangent = None
 
 
 def _like(tangent, value):

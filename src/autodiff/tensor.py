@@ -4,11 +4,10 @@ A Tensor is a thin record: `data` (the numpy array), `requires_grad`, `grad`, an
 the Node of the op that produced it (None for leaves: inputs and parameters). All arithmetic
 lives in `autodiff.ops`; the methods here only name it, with PyTorch's names.
 """
-import weakref
-
 import numpy as np
 
 from . import autograd, function
+from .autograd import RetainGrad
 from .function import AccumulateGrad, VersionCounter
 from .grad_mode import state
 
@@ -135,6 +134,7 @@ class Tensor:
         counter = self._version_counter
         if counter is None:
             counter = self._version_counter = VersionCounter()
+            counter.leaf = self.grad_fn is None  # a view takes its base's counter instead
         return counter
 
     @property
@@ -150,11 +150,20 @@ class Tensor:
         return t
 
     def retain_grad(self):
-        """Keep `.grad` on a non-leaf after backward (leaves keep it anyway)."""
+        """Keep `.grad` on a non-leaf after backward (leaves keep it anyway): a hook that
+        runs after every other hook on this tensor."""
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
-        if self.grad_fn is not None:
-            self.grad_fn._retained = weakref.ref(self)
+        if self.grad_fn is None or self.retains_grad:
+            return
+        if self.grad_fn._hooks is None:
+            self.grad_fn._hooks = []
+        self.grad_fn._hooks.append(RetainGrad(self))
+
+    @property
+    def retains_grad(self):
+        hooks = self.grad_fn._hooks if self.grad_fn is not None else None
+        return any(type(h) is RetainGrad and h.tensor() is self for h in hooks or ())
 
     def register_hook(self, hook):
         """`hook(grad)` runs when this tensor's gradient is computed; returning a Tensor
@@ -164,8 +173,10 @@ class Tensor:
         node = self._node()
         if node._hooks is None:
             node._hooks = []
-        node._hooks.append(hook)
-        return _HookHandle(node._hooks, hook)
+        hooks = node._hooks
+        retains = sum(type(h) is RetainGrad for h in hooks)  # they stay last
+        hooks.insert(len(hooks) - retains, hook)
+        return _HookHandle(hooks, hook)
 
     # ---- in place (they bump the version counter that saved tensors are checked against)
     def _inplace(self, op, other):
@@ -266,9 +277,7 @@ class Tensor:
     def log_softmax(self, dim): return nn_ops.LogSoftmax.apply(self, dim)
 
     def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return shape_ops.Reshape.apply(self, shape)
+        return shape_ops.Reshape.apply(self, sizes(shape))
 
     view = reshape
 
@@ -287,9 +296,7 @@ class Tensor:
     swapaxes = transpose
 
     def permute(self, *dims):
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return shape_ops.Permute.apply(self, dims)
+        return shape_ops.Permute.apply(self, sizes(dims))
 
     @property
     def T(self):
@@ -312,9 +319,7 @@ class Tensor:
         return self.reshape(np.squeeze(self.data, dim).shape)
 
     def expand(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return shape_ops.Expand.apply(self, shape)
+        return shape_ops.Expand.apply(self, sizes(shape))
 
     def broadcast_to(self, shape):
         return shape_ops.Expand.apply(self, tuple(shape))
@@ -333,6 +338,11 @@ class _HookHandle:
     def remove(self):
         if self.hook in self.hooks:
             self.hooks.remove(self.hook)
+
+
+def sizes(args):
+    """A shape (or dims) given as `f(2, 3)` or as `f((2, 3))`: PyTorch takes both."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
 def _raw(x):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .ops import elementwise as ew, shape as shape_ops
-from .tensor import Tensor
+from .tensor import Tensor, sizes
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int32, int64, bool_ = np.int32, np.int64, np.bool_
@@ -53,11 +53,11 @@ def transpose(x, dim0, dim1): return _tensor(x).transpose(dim0, dim1)
 
 
 def zeros(*shape, dtype=np.float64, requires_grad=False):
-    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(sizes(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=np.float64, requires_grad=False):
-    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.ones(sizes(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t, requires_grad=False):
@@ -71,8 +71,5 @@ def ones_like(t, requires_grad=False):
 def randn(*shape, dtype=np.float64, requires_grad=False, generator=None):
     """Standard normal samples; `generator` is a numpy Generator (default: a fresh one)."""
     rng = generator if generator is not None else np.random.default_rng()
-    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+    return Tensor(rng.standard_normal(sizes(shape)).astype(dtype), requires_grad=requires_grad)
 
-
-def _shape(shape):
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape

@@ -42,6 +42,7 @@ def cross_entropy(input, target, reduction="mean"):
 
     `target` holds class indices (integers, shape (N,)) or class probabilities (shape (N, C)).
     Through log_softmax, so it is stable for any logits; its gradient is softmax - target.
+    Class indices pick one log-probability per row: no one-hot matrix is built.
     """
     _check_reduction(reduction)
     if input.ndim not in (1, 2):
@@ -55,18 +56,19 @@ def cross_entropy(input, target, reduction="mean"):
                              f"{input.shape[:-1]} for input of shape {input.shape}; got "
                              f"{t.shape}")
         if t.size and (t.min() < 0 or t.max() >= classes):
-            raise IndexError(f"cross_entropy: target holds class {t.min() if t.min() < 0 else t.max()}"
-                             f", outside 0..{classes - 1}")
-        probs = np.eye(classes, dtype=input.dtype)[t]
+            bad = t.min() if t.min() < 0 else t.max()
+            raise IndexError(f"cross_entropy: target holds class {bad}, outside "
+                             f"0..{classes - 1}")
+        rows = (np.arange(len(t)), t) if input.ndim == 2 else t
+        losses = -log_softmax(input, dim=-1)[rows]
     elif t.dtype.kind == "f":
         if t.shape != input.shape:
             raise ValueError(f"cross_entropy: probability target must have the input's shape "
                              f"{input.shape}; got {t.shape}")
-        probs = target
+        losses = -(log_softmax(input, dim=-1) * target).sum(-1)
     else:
         raise TypeError(f"cross_entropy: target must hold integer class indices or float "
                         f"probabilities; got dtype {t.dtype}")
-    losses = -(log_softmax(input, dim=-1) * probs).sum(-1)
     if reduction == "mean":
         return losses.mean()
     return losses.sum() if reduction == "sum" else losses

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..function import Function
-from .arraylike import log, where
+from .arraylike import ARRAYS, log
 
 
 def as_pytorch(out, *operands):
@@ -83,9 +83,13 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """a * b. Each factor's gradient is the other factor times g, so a factor is saved only
+    when the other one's gradient is wanted: x * c with a constant c keeps c, not x."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return as_pytorch(a * b, a, b)
 
     @staticmethod
@@ -97,13 +101,16 @@ class Mul(Function):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        return ta * b + a * tb
+        need_a, need_b = ctx.needs_input_grad
+        return (ta * b if need_a else 0.0) + (a * tb if need_b else 0.0)
 
 
 class Div(Function):
+    """a / b: d/da = 1/b needs only b; d/db = -a/b² needs a too."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return as_pytorch(a / b, a, b)
 
     @staticmethod
@@ -116,16 +123,17 @@ class Div(Function):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        return ta / b - a * tb / (b * b)
+        return ta / b - (a * tb / (b * b) if ctx.needs_input_grad[1] else 0.0)
 
 
 class Pow(Function):
-    """a ** b. With a constant exponent only d/da = b a^(b-1) is needed; d/db = a^b log a."""
+    """a ** b. With a constant exponent only d/da = b a^(b-1) is needed; d/db = a^b log a
+    is the one that needs the output, so the output is saved only for it."""
 
     @staticmethod
     def forward(ctx, a, b):
         out = as_pytorch(a ** b, a, b)
-        ctx.save_for_backward(a, b, out)
+        ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
@@ -142,7 +150,7 @@ class Pow(Function):
     def jvp(ctx, ta, tb):
         a, b, out = ctx.saved_tensors
         tangent = ta * b * a ** (b - 1)
-        if type(tb) is not float:  # the exponent is not a constant
+        if type(tb) is not float:  # the exponent has a tangent (then out was saved)
             tangent = tangent + tb * out * (math.log(a) if isinstance(a, (int, float))
                                             else log(a))
         return tangent
@@ -317,6 +325,14 @@ class Clamp(Function):
     def jvp(ctx, t, _lo, _hi):
         inside, = ctx.saved_tensors
         return t * inside
+
+
+def where(cond, a, b):
+    """where() on arrays or Tensors; `cond` is a plain boolean array, `a` or `b` may be the
+    scalar 0.0 (a constant's tangent)."""
+    if isinstance(a, ARRAYS) and isinstance(b, ARRAYS):
+        return np.where(cond, a, b)
+    return Where.apply(cond, a, b)
 
 
 class Where(Function):

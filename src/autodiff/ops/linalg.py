@@ -11,7 +11,7 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        if np.ndim(a) == 0 or np.ndim(b) == 0:
+        if getattr(a, "ndim", 0) == 0 or getattr(b, "ndim", 0) == 0:
             raise ValueError("matmul needs operands with at least one dimension; use * for "
                              "scalars")
         ctx.save_for_backward(a, b)

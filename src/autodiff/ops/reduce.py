@@ -1,4 +1,5 @@
 """Reductions. Forward collapses axes; backward spreads the gradient back over them."""
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -42,7 +43,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, dim, keepdim):
         axes = _prepare(ctx, a, dim, keepdim)
-        return a.sum(axis=axes, keepdims=keepdim)
+        return np.add.reduce(a, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -57,10 +58,12 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, dim, keepdim):
         axes = _prepare(ctx, a, dim, keepdim)
-        ctx.count = int(np.prod([a.shape[i] for i in axes]))
+        ctx.count = math.prod(a.shape[i] for i in axes)
         if a.dtype.kind != "f":
             raise TypeError(f"mean needs a floating-point tensor; got dtype {a.dtype}")
-        return a.mean(axis=axes, keepdims=keepdim)
+        if a.dtype == np.float16:  # numpy sums float16 in float32 for its mean
+            return a.mean(axis=axes, keepdims=keepdim)
+        return np.add.reduce(a, axis=axes, keepdims=keepdim) / ctx.count  # = numpy's mean
 
     @staticmethod
     def backward(ctx, g):

@@ -2,7 +2,33 @@
 import numpy as np
 
 from ..function import Function
-from .arraylike import concatenate, permute, scatter, scatter_array, stack
+from .arraylike import ARRAYS, permute
+
+
+def concatenate(pieces, axis):
+    if all(isinstance(p, ARRAYS) for p in pieces):
+        return np.concatenate(pieces, axis=axis)
+    return Cat.apply(axis, *pieces)
+
+
+def stack(pieces, axis):
+    if all(isinstance(p, ARRAYS) for p in pieces):
+        return np.stack(pieces, axis=axis)
+    return Stack.apply(axis, *pieces)
+
+
+def scatter(grad, index, shape):
+    """A zero array of `shape` with `grad` added at `index` (repeats add up): the backward
+    of indexing, on arrays or (as the op Scatter) on Tensors."""
+    if isinstance(grad, ARRAYS):
+        return scatter_array(grad, index, shape)
+    return Scatter.apply(grad, index, shape)
+
+
+def scatter_array(grad, index, shape):
+    out = np.zeros(shape, dtype=grad.dtype)
+    np.add.at(out, index, grad)
+    return out
 
 
 class Reshape(Function):
@@ -24,16 +50,21 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, a, axes):
-        n = a.ndim  # each axis once, each in range: wrapping 3 to 1 on a 2-d tensor hides a bug
-        if any(not -n <= d < n for d in axes) or sorted(d % n for d in axes) != list(range(n)):
-            raise ValueError(f"permute: {axes} is not an ordering of the {n} axes "
-                             f"(each in range -{n}..{n - 1})")
-        ctx.axes = tuple(d % a.ndim for d in axes)
-        return a.transpose(ctx.axes)
+        try:
+            out = a.transpose(axes)  # numpy checks the axes: in range, each once
+        except ValueError:
+            n = a.ndim  # our message: wrapping 3 to 1 on a 2-d tensor would hide a bug
+            raise ValueError(f"permute: {axes} is not an ordering of the {n} axes (each in "
+                             f"range -{n}..{n - 1})") from None
+        ctx.axes = axes
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        return permute(g, tuple(np.argsort(ctx.axes))), None
+        inverse = [0] * len(ctx.axes)  # g's axis i goes back to where it came from
+        for i, d in enumerate(ctx.axes):
+            inverse[d] = i  # (a negative d counts from the end here as in numpy)
+        return permute(g, tuple(inverse)), None
 
     @staticmethod
     def jvp(ctx, t, _):

@@ -1,18 +1,23 @@
-/* "Feel the chain rule": shapes and storage of a two-layer MLP, for chapter 2.
+/* "Feel the chain rule": shapes and storage of an MLP with L hidden layers, for chapter 2.
  *
- * The model is the chapter's
- *     L = F.mse_loss(F.linear(F.relu(F.linear(X, W1, b1)), W2, b2), T)
- * with X (B, d), W1 (m, d), b1 (m,), W2 (o, m), b2 (o,), T (B, o).
+ * The model is the chapter's, with L hidden layers of width m (L = 1 is the two-layer MLP):
+ *     h_1 = relu(F.linear(X, W_1, b_1)),  h_l = relu(F.linear(h_(l-1), W_l, b_l)),
+ *     L = F.mse_loss(F.linear(h_L, W_(L+1), b_(L+1)), T)
+ * with X (B, d), W_1 (m, d), W_2 .. W_L (m, m), W_(L+1) (o, m), biases (out,), T (B, o).
  *
  * What the engine's tape holds for it (src/autodiff/ops; counted per buffer, once):
- *     linear 1  saves X and W1            (X, W1 are leaves)
- *     relu      saves its output h        (B, m), an activation
- *     linear 2  saves h (same buffer) and W2
- *     mse_loss  saves y and T             (y: (B, o), an activation; T a leaf)
- * so autodiff.saved_bytes(include_leaves=False) = B (m + o) * itemsize and
- *    autodiff.saved_bytes(include_leaves=True)  = (B d + B m + 2 B o + m d + o m) * itemsize.
+ *     linear 1     saves X and W_1             (X and the weights are leaves)
+ *     relu l       saves its output h_l        (B, m), an activation
+ *     linear l+1   saves h_l (same buffer) and W_(l+1)
+ *     mse_loss     saves y and T               (y: (B, o), an activation; T a leaf)
+ * so autodiff.saved_bytes(include_leaves=False) = (L B m + B o) * itemsize and
+ *    autodiff.saved_bytes(include_leaves=True)  =
+ *        (B d + L B m + 2 B o + m d + (L - 1) m^2 + o m) * itemsize.
  * The chapter writes the same formulas in Python and asserts them against the engine;
  * tests/test_widget.py checks what this page displays against the engine too.
+ *
+ * The size sliders move in powers of two (one step doubles the size), so that every
+ * octave of a size gets the same travel; the number fields take any size.
  *
  * Jupyter Book adds this script to every page: it does nothing where the page has no
  * element with id "mlp-widget".
@@ -23,46 +28,93 @@
   var ROOT_ID = "mlp-widget";
   var SVG_NS = "http://www.w3.org/2000/svg";
   var ITEMSIZE = { float32: 4, float64: 8 };
+  // scale "log2": the slider holds log2(size), one step per doubling; "linear": the size
   var DIMS = [
-    { key: "B", attr: "batch", label: "batch size B", max: 4096, fallback: 16 },
-    { key: "d", attr: "d", label: "inputs d", max: 1024, fallback: 64 },
-    { key: "m", attr: "m", label: "hidden m", max: 1024, fallback: 128 },
-    { key: "o", attr: "o", label: "outputs o", max: 1024, fallback: 10 }
+    { key: "B", attr: "batch", label: "batch size B", max: 16384, fallback: 16, scale: "log2" },
+    { key: "d", attr: "d", label: "inputs d", max: 4096, fallback: 64, scale: "log2" },
+    { key: "m", attr: "m", label: "hidden m", max: 4096, fallback: 128, scale: "log2" },
+    { key: "o", attr: "o", label: "outputs o", max: 4096, fallback: 10, scale: "log2" },
+    { key: "L", attr: "depth", label: "hidden layers L", max: 16, fallback: 1,
+      scale: "linear" }
   ];
 
-  /* Shapes of everything the forward and backward passes make. */
+  function log2Position(v) {
+    return Math.round(Math.log(v) / Math.LN2);
+  }
+
+  function sliderMax(dim) {
+    return dim.scale === "log2" ? log2Position(dim.max) : dim.max;
+  }
+
+  function sliderMin(dim) {
+    return dim.scale === "log2" ? 0 : 1;
+  }
+
+  function toSlider(dim, v) {
+    return dim.scale === "log2" ? log2Position(v) : v;
+  }
+
+  function fromSlider(dim, position) {
+    var p = parseInt(position, 10);
+    return dim.scale === "log2" ? Math.pow(2, p) : p;
+  }
+
+  /* "h1", "h1, h2" or "h1…h5": the name of each layer's copy, first to last */
+  function seq(prefix, first, last) {
+    if (last === first) return prefix + first;
+    if (last === first + 1) return prefix + first + ", " + prefix + last;
+    return prefix + first + "\u2026" + prefix + last;
+  }
+
+  /* Shapes of everything the forward and backward passes make: [key, label, dims, note];
+     rows for the hidden-to-hidden layers W_2 .. W_L exist only when L > 1. */
   function shapes(s) {
-    return {
-      forward: [
-        ["X", [s.B, s.d], "input, leaf: saved by linear 1"],
-        ["W1", [s.m, s.d], "parameter: saved by linear 1"],
-        ["b1", [s.m], "parameter: not saved"],
-        ["z1", [s.B, s.m], "not saved (relu saves its output)"],
-        ["h", [s.B, s.m], "saved once, by relu and linear 2"],
-        ["W2", [s.o, s.m], "parameter: saved by linear 2"],
-        ["b2", [s.o], "parameter: not saved"],
-        ["y", [s.B, s.o], "saved by mse_loss"],
-        ["T", [s.B, s.o], "target, leaf: saved by mse_loss"]
-      ],
-      backward: [
-        ["dL/dy", [s.B, s.o], "2 (y \u2212 T) / (B\u00b7o)"],
-        ["dW2", [s.o, s.m], "(dL/dy)\u1d40 h"],
-        ["db2", [s.o], "sum of dL/dy over the batch"],
-        ["dL/dh", [s.B, s.m], "(dL/dy) W2"],
-        ["dL/dz1", [s.B, s.m], "dL/dh \u2299 [h > 0]"],
-        ["dW1", [s.m, s.d], "(dL/dz1)\u1d40 X"],
-        ["db1", [s.m], "sum of dL/dz1 over the batch"]
-      ]
-    };
+    var L = s.L, out = L + 1, hidden = L > 1;
+    var forward = [
+      ["X", "X", [s.B, s.d], "input, leaf: saved by linear 1"],
+      ["W1", "W1", [s.m, s.d], "parameter: saved by linear 1"],
+      ["b1", "b1", [s.m], "parameter: not saved"]
+    ];
+    if (hidden) {
+      forward.push(["Wh", seq("W", 2, L), [s.m, s.m],
+                    (L - 1) + " \u00d7, parameters: each saved by its linear"]);
+      forward.push(["bh", seq("b", 2, L), [s.m], (L - 1) + " \u00d7, parameters: not saved"]);
+    }
+    forward.push(
+      ["z", seq("z", 1, L), [s.B, s.m], L + " \u00d7, not saved (relu saves its output)"],
+      ["h", seq("h", 1, L), [s.B, s.m],
+       L + " \u00d7, each saved once, by its relu and the next linear"],
+      ["Wout", "W" + out, [s.o, s.m], "parameter: saved by linear " + out],
+      ["bout", "b" + out, [s.o], "parameter: not saved"],
+      ["y", "y", [s.B, s.o], "saved by mse_loss"],
+      ["T", "T", [s.B, s.o], "target, leaf: saved by mse_loss"]
+    );
+    var backward = [
+      ["dy", "dL/dy", [s.B, s.o], "2 (y \u2212 T) / (B\u00b7o)"],
+      ["dWout", "dW" + out, [s.o, s.m], "(dL/dy)\u1d40 h" + L],
+      ["dbout", "db" + out, [s.o], "sum of dL/dy over the batch"],
+      ["dh", seq("dL/dh", 1, L), [s.B, s.m], L === 1 ? "(dL/dy) W2" :
+       "(dL/dy) W" + out + " for h" + L + "; (dL/dz\u2097\u208a\u2081) W\u2097\u208a\u2081 below"],
+      ["dz", seq("dL/dz", 1, L), [s.B, s.m], "dL/dh \u2299 [h > 0]"]
+    ];
+    if (hidden) {
+      backward.push(["dWh", seq("dW", 2, L), [s.m, s.m], "(dL/dz\u2097)\u1d40 h\u2097\u208b\u2081"]);
+    }
+    backward.push(
+      ["dW1", "dW1", [s.m, s.d], "(dL/dz1)\u1d40 X"],
+      ["db", seq("db", 1, L), [s.m], "sum of dL/dz over the batch"]
+    );
+    return { forward: forward, backward: backward };
   }
 
   /* Bytes, mirroring storage_bytes() in chapters/02_mlp_backprop.md. */
   function storage(s) {
     var size = ITEMSIZE[s.dtype];
-    var params = s.m * s.d + s.m + s.o * s.m + s.o;
-    var activations = s.B * s.m + s.B * s.o;          // h and y
-    var inputs = s.B * s.d + s.B * s.o;               // X and T
-    var weights = s.m * s.d + s.o * s.m;              // W1 and W2 (the biases are not saved)
+    var L = s.L;
+    var params = s.m * s.d + s.m + (L - 1) * (s.m * s.m + s.m) + s.o * s.m + s.o;
+    var activations = L * s.B * s.m + s.B * s.o;               // h_1 .. h_L and y
+    var inputs = s.B * s.d + s.B * s.o;                         // X and T
+    var weights = s.m * s.d + (L - 1) * s.m * s.m + s.o * s.m;  // the W's (no biases)
     return {
       params: params * size,
       grads: params * size,
@@ -71,7 +123,7 @@
       weights: weights * size,
       tape: (activations + inputs + weights) * size,
       // the smallest batch size at which the saved activations outweigh the parameters
-      crossover: Math.floor(params / (s.m + s.o)) + 1
+      crossover: Math.floor(params / (L * s.m + s.o)) + 1
     };
   }
 
@@ -122,12 +174,16 @@
       var id = "mlp-" + dim.key;
       var row = el("div", { "class": "mlp-widget-control" });
       row.appendChild(el("label", { "for": id }, dim.label));
-      var range = el("input", { type: "range", id: id, min: "1", max: String(dim.max), step: "1",
-                                value: String(state[dim.key]), "data-dim": dim.key });
+      var range = el("input", {
+        type: "range", id: id, min: String(sliderMin(dim)), max: String(sliderMax(dim)),
+        step: "1", value: String(toSlider(dim, state[dim.key])), "data-dim": dim.key,
+        "data-scale": dim.scale,
+        title: dim.scale === "log2" ? "one step doubles " + dim.key : "one layer per step"
+      });
       var number = el("input", { type: "number", id: id + "-value", min: "1",
                                  max: String(dim.max), step: "1", value: String(state[dim.key]),
                                  "data-dim": dim.key, "aria-label": dim.label });
-      range.addEventListener("input", function () { set(dim, range.value); });
+      range.addEventListener("input", function () { set(dim, fromSlider(dim, range.value)); });
       number.addEventListener("input", function () { set(dim, number.value); });
       number.addEventListener("change", function () { number.value = String(state[dim.key]); });
       inputs[dim.key] = { range: range, number: number };
@@ -148,9 +204,8 @@
     controls.appendChild(dtypeRow);
     root.appendChild(controls);
 
-    // ---- shapes --------------------------------------------------------------------
+    // ---- shapes: rebuilt on each render, since the rows depend on the depth --------
     var tables = el("div", { "class": "mlp-widget-tables" });
-    var shapeCells = {};
     function table(caption, rows, header) {
       var t = el("table", { "class": "mlp-widget-table" });
       t.appendChild(el("caption", {}, caption));
@@ -159,25 +214,19 @@
       t.appendChild(head);
       rows.forEach(function (r) {
         var tr = el("tr");
-        tr.appendChild(el("th", { scope: "row" }, r[0]));
-        var cell = el("td", { "data-shape": r[0] });
-        shapeCells[r[0]] = cell;
-        tr.appendChild(cell);
-        tr.appendChild(el("td", { "class": "mlp-widget-note" }, r[2]));
+        tr.appendChild(el("th", { scope: "row" }, r[1]));
+        tr.appendChild(el("td", { "data-shape": r[0], "data-value": r[2].join("x") },
+                          shapeText(r[2])));
+        tr.appendChild(el("td", { "class": "mlp-widget-note" }, r[3]));
         t.appendChild(tr);
       });
       return t;
     }
-    var initial = shapes(state);
-    tables.appendChild(table("Forward: values and what the tape keeps", initial.forward,
-                             ["", "shape", "on the tape?"]));
-    tables.appendChild(table("Backward: gradients (mean loss, ReLU)", initial.backward,
-                             ["", "shape", "formula"]));
     root.appendChild(tables);
 
     // ---- storage: numbers and bars -------------------------------------------------
     var BARS = [
-      { key: "params", short: "parameters", label: "parameters W1, b1, W2, b2" },
+      { key: "params", short: "parameters", label: "parameters (weights and biases)" },
       { key: "grads", short: "gradients", label: "their gradients (.grad)" },
       { key: "activations", short: "saved activations",
         label: "saved activations h, y: saved_bytes(include_leaves=False)" },
@@ -229,7 +278,7 @@
     memory.appendChild(svg);
     var legend = el("p", { "class": "mlp-widget-legend" });
     [["activations", "activations h, y"], ["inputs", "inputs X, T"],
-     ["weights", "weights W1, W2"]].forEach(function (p) {
+     ["weights", "weights W"]].forEach(function (p) {
       legend.appendChild(el("span", { "class": "mlp-widget-swatch mlp-widget-part-" + p[0] }));
       legend.appendChild(document.createTextNode(" " + p[1] + "  "));
     });
@@ -241,20 +290,21 @@
       if (!isFinite(v) || v < 1) return;  // mid-edit (empty field): keep the last size
       v = Math.min(v, dim.max);
       state[dim.key] = v;
-      inputs[dim.key].range.value = String(v);
+      inputs[dim.key].range.value = String(toSlider(dim, v));
       if (parseInt(inputs[dim.key].number.value, 10) !== v) inputs[dim.key].number.value = String(v);
       render();
     }
 
     function render() {
       var sh = shapes(state);
-      sh.forward.concat(sh.backward).forEach(function (r) {
-        var cell = shapeCells[r[0]];
-        cell.textContent = shapeText(r[1]);
-        cell.setAttribute("data-value", r[1].join("x"));
-      });
+      tables.textContent = "";
+      tables.appendChild(table("Forward: values and what the tape keeps", sh.forward,
+                               ["", "shape", "on the tape?"]));
+      tables.appendChild(table("Backward: gradients (mean loss, ReLU)", sh.backward,
+                               ["", "shape", "formula"]));
       var st = storage(state);
-      root.setAttribute("data-state", [state.B, state.d, state.m, state.o, state.dtype].join(","));
+      root.setAttribute("data-state",
+                        [state.B, state.d, state.m, state.o, state.L, state.dtype].join(","));
       BARS.forEach(function (bar) {
         var cell = byteCells[bar.key];
         cell.setAttribute("data-value", String(st[bar.key]));

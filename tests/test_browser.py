@@ -113,3 +113,52 @@ def test_search_box_on_a_chapter_page_leads_to_results(book, chromium):
         assert "intro" in hits, hits
         assert visit.console_errors == [], visit.console_errors
         assert visit.external_requests == [], visit.external_requests
+
+
+# ---- code cells fit the column (see _static/book_code.css and tests/test_book_text.py) ---
+
+WIDE_WINDOW = {"width": 1280, "height": 900}  # a common laptop window; the theme's layout
+CODE_LINE_LIMIT = 88  # the longest code line tests/test_book_text.py allows
+
+_CODE_CELLS_SCROLLING = """() => Array.from(document.querySelectorAll('div.cell_input pre'))
+    .filter(pre => pre.offsetParent !== null && pre.scrollWidth > pre.clientWidth)
+    .map(pre => pre.textContent.split('\\n').reduce((a, b) => a.length > b.length ? a : b))"""
+
+_SCROLLS_WITH = """n => {
+    const pre = Array.from(document.querySelectorAll('div.cell_input pre'))
+        .find(p => p.offsetParent !== null);
+    const original = pre.textContent;
+    pre.textContent = 'm'.repeat(n);
+    const scrolls = pre.scrollWidth > pre.clientWidth;
+    pre.textContent = original;
+    return scrolls;
+}"""
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_no_code_cell_scrolls_sideways_in_a_1280px_window(book, chromium, name):
+    with open_page(HTML / f"{name}.html", browser=chromium, wait_for_mathjax=False) as visit:
+        page = visit.page
+        page.set_viewport_size(WIDE_WINDOW)
+        assert page.locator("div.cell_input pre").count() > 0, f"{name}: no code cells?"
+        scrolling = page.evaluate(_CODE_CELLS_SCROLLING)
+        assert scrolling == [], f"{name}: code cells scroll sideways at 1280 px: {scrolling}"
+
+
+def test_an_88_character_line_fits_and_a_longer_one_would_scroll(book, chromium):
+    """The measurement above can fail: plant lines in a real code cell of a real page."""
+    with open_page(HTML / f"{CHAPTERS[0]}.html", browser=chromium,
+                   wait_for_mathjax=False) as visit:
+        page = visit.page
+        page.set_viewport_size(WIDE_WINDOW)
+        assert page.evaluate(_SCROLLS_WITH, CODE_LINE_LIMIT) is False, (
+            f"an {CODE_LINE_LIMIT}-character code line scrolls at 1280 px: "
+            "_static/book_code.css no longer makes the code column wide enough"
+        )
+        assert page.evaluate(_SCROLLS_WITH, CODE_LINE_LIMIT + 8) is True, (
+            "a line 8 characters over the limit does not scroll: the check cannot see "
+            "scrolling (or the font shrank further than the CSS intends)"
+        )
+        size = page.evaluate("() => parseFloat(getComputedStyle("
+                             "document.querySelector('div.cell_input pre')).fontSize)")
+        assert size >= 11, f"code font shrank to {size}px"

@@ -176,7 +176,8 @@ def make_book_copy(
     """A throwaway copy of the book's configuration in ``dest``, ready for make_book(dest).
 
     chapters: extra chapter files, {"chapters/x.md": text}; each is appended to the toc.
-    with_real_chapters: also copy chapters/ and keep the real _toc.yml.
+    with_real_chapters: also copy chapters/ and exercises.md, link solutions/, and keep the
+        real _toc.yml.
     reuse_execution_cache: copy the real build's jupyter cache, so unchanged chapters are
         not executed again (the cache matches notebooks by content, not by path).
     """
@@ -190,8 +191,10 @@ def make_book_copy(
         elif src.is_file():
             shutil.copy2(src, dest / name)
     (dest / "node_modules").symlink_to(ROOT / "node_modules")
-    if with_real_chapters:
+    if with_real_chapters:  # the real toc: its chapters, the Exercises page and what it offers
         shutil.copytree(ROOT / "chapters", dest / "chapters")
+        shutil.copy2(ROOT / "exercises.md", dest / "exercises.md")
+        (dest / "solutions").symlink_to(ROOT / "solutions")
         toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     else:
         toc = {"format": "jb-book", "root": "intro", "chapters": []}

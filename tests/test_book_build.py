@@ -172,9 +172,9 @@ def published_bytes(path: Path) -> bytes:
 
 def test_unpublished_files_never_reach_the_html(book, tmp_path):
     copy = make_book_copy(tmp_path / "book", with_real_chapters=True, reuse_execution_cache=True)
-    # The real toc's Exercises page, and the assignments it and the chapters offer, with
+    # The assignments the Exercises page and the chapters offer, copied (not linked) with
     # SENTINEL in every solution region and hidden test, and a control in a given cell.
-    shutil.copy2(ROOT / "exercises.md", copy / "exercises.md")
+    (copy / "solutions").unlink()
     shutil.copytree(notebooks.SOLUTIONS, copy / "solutions")
     given = "xqzgivencell6071"
     plant_secrets(copy / "solutions", SENTINEL, given)
@@ -289,6 +289,9 @@ RELEASED = [(a, p.name) for a in release.assignments() for p in notebooks.source
 PRACTISED_IN = {
     "chapters/02_mlp_backprop": "vjps",
     "chapters/03_softmax_cross_entropy": "vjps",
+    "chapters/04_autograd_machinery": "custom_functions",
+    "chapters/05_custom_functions": "custom_functions",
+    "chapters/09_when_the_gradient_lies": "reparam",
 }
 DOWNLOAD_LINK = re.compile(
     r'<a class="reference download internal"[^>]*\bhref="([^"]+)"[^>]*>(.*?)</a>', re.S

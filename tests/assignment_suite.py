@@ -88,8 +88,9 @@ class Contract:
             assert set(wrong.breaks) <= set(a.test_cells), wrong.name
 
     @pytest.fixture(scope="class")
-    def graded(self):
-        return autograde_corpus(self.assignment.name)
+    @classmethod
+    def graded(cls):
+        return autograde_corpus(cls.assignment.name)
 
     def test_real_nbgrader_gives_the_reference_full_marks_and_the_blank_zero(self, graded):
         scores, _, max_points = graded

@@ -10,36 +10,24 @@
    (_static/book_code.css) makes an 88-character line fit the code column at the
    theme's width; tests/test_browser.py checks that part in Chromium.
 
-Neither needs a build. Each check is also run on planted violations, so that a check
-which silently stopped finding anything would fail here.
+The checks live in the book's extension book/_ext/page_text.py, which fails the build on
+either; here they run on the sources without a build, on planted violations (so that a
+check which silently stopped finding anything would fail), and once through a build.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
-from myst_nb.core.read import is_myst_markdown_notebook, read_myst_markdown_notebook
+from myst_nb.core.read import is_myst_markdown_notebook
 
-from bookbuild import ROOT, toc_pages
+from bookbuild import ROOT, make_book, make_book_copy, myst_notebook, toc_pages
 
-MAX_CODE_LINE = 88
-
-# Words that name the book's source document. Chosen so that ordinary text does not trip
-# them: "seeded with 1", "seed=0", "the seeded sampler" and "default_rng(seed)" are fine;
-# "the seed" is flagged unless it is plainly a random seed ("the seed 3", "the seed of
-# the generator", "the seed value").
-FORBIDDEN = {
-    "outline": re.compile(r"\boutlines?\b", re.IGNORECASE),
-    "syllabus": re.compile(r"\bsyllab(?:us|i|uses)\b", re.IGNORECASE),
-    "the seed": re.compile(
-        r"\bthe\s+seed\b(?!\s*(?:=|\d|value|of\s+the\s+(?:random|generator|rng)))",
-        re.IGNORECASE,
-    ),
-    "seed document path": re.compile(r"shared/seed|\bseed/0", re.IGNORECASE),
-}
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from page_text import MAX_CODE_LINE, forbidden_mentions, long_code_lines  # noqa: E402
 
 
 def published_sources(book_dir: Path = ROOT) -> list[Path]:
@@ -51,27 +39,6 @@ def published_sources(book_dir: Path = ROOT) -> list[Path]:
                 paths.append(book_dir / f"{page}{suffix}")
     paths += sorted((book_dir / "chapters").glob("*.md"))
     return sorted(set(paths))
-
-
-def forbidden_mentions(text: str) -> list[tuple[int, str, str]]:
-    """(line number, which word, the line) for each mention of the source document."""
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for name, pattern in FORBIDDEN.items():
-            if pattern.search(line):
-                found.append((number, name, line.strip()))
-    return found
-
-
-def long_code_lines(text: str, limit: int = MAX_CODE_LINE) -> list[tuple[int, int, str]]:
-    """(cell number, length in characters, the line) for each code-cell line over limit."""
-    if not is_myst_markdown_notebook(text):
-        return []
-    notebook = read_myst_markdown_notebook(text)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    return [(number, len(line), line)
-            for number, cell in enumerate(code, start=1)
-            for line in cell.source.splitlines() if len(line) > limit]
 
 
 SOURCES = published_sources()
@@ -191,3 +158,12 @@ def test_a_long_line_planted_in_a_copy_of_a_real_chapter_is_caught(tmp_path):
     (tmp_path / chapter.name).write_text(planted, encoding="utf8")
     found = long_code_lines((tmp_path / chapter.name).read_text("utf8"))
     assert len(found) == 1 and found[0][2].startswith("import numpy as np  # x"), found
+
+
+def test_a_build_fails_on_a_mention_or_a_long_code_line(tmp_path):
+    page = myst_notebook("Planted", "x = 1  # " + "y" * MAX_CODE_LINE,
+                         markdown="As the syllabus says, this page is planted.")
+    result = make_book(make_book_copy(tmp_path / "book", chapters={"chapters/planted.md": page}))
+    assert not result.ok, "a page mentioning the syllabus, with a long code line, was built"
+    assert "mentions the book's source document ('syllabus')" in result.log, result.tail()
+    assert f"has a line of {MAX_CODE_LINE + 9} characters" in result.log, result.tail()

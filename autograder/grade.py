@@ -9,6 +9,7 @@ rerun after a crash, kill -9 or Ctrl-C skips every submission whose result match
 current files and test suite, and grades the rest. Only this process writes the gradebook
 and the CSV.
 """
+import functools
 import hashlib
 import itertools
 import json
@@ -95,12 +96,19 @@ def contents_hash(contents):
     return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=16)
+def _worker_suite(assignment, sources):
+    """suite_hash, once per worker process and assignment (the modules it reads are the
+    ones this process has imported)."""
+    return suite_hash(assignment, dict(sources))
+
+
 def grade_one(job):
     """Grade one student's submission of one assignment; a JSON-able dict. `job` carries
     the submission's notebooks (bytes, or None if missing) and the source notebooks' bytes;
     the checks' code is this checkout's, and must hash to the suite the grader expects."""
     assignment, student = job["assignment"], job["student"]
-    if suite_hash(assignment, job["sources"]) != job["suite"]:
+    if _worker_suite(assignment, tuple(sorted(job["sources"].items()))) != job["suite"]:
         raise RuntimeError("this worker's checks (src/exercises) differ from the grader's: run "
                            "every worker from the grader's checkout and environment")
     files = job["files"]

@@ -38,13 +38,19 @@ def time_nbgrader(assignment, subs, workdir):
     return time.perf_counter() - start, scores
 
 
-def time_autograder(assignment, subs, workdir, jobs):
+def write_submissions(folder, assignment, subs):
+    """{student: {file name: notebook}} as a submissions folder; how many notebooks."""
     import nbformat
-    folder = Path(workdir) / "submissions"
     for student, nbs in subs.items():
         (folder / student / assignment).mkdir(parents=True)
         for name, nb in nbs.items():
             nbformat.write(nb, str(folder / student / assignment / name))
+    return sum(map(len, subs.values()))
+
+
+def time_autograder(assignment, subs, workdir, jobs):
+    folder = Path(workdir) / "submissions"
+    write_submissions(folder, assignment, subs)
     course = Path(workdir) / "course"
     course.mkdir()
     start = time.perf_counter()

@@ -29,23 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder import compare, known_wrong, notebooks  # noqa: E402
+from autograder import compare, notebooks  # noqa: E402
 from autograder.grade import source_bytes  # noqa: E402
 from autograder.gradebook import Gradebook, default_url  # noqa: E402
+from grading import submissions, write_submissions  # noqa: E402
 from servers import Cluster, missing  # noqa: E402
-
-
-def write_submissions(folder, assignment, copies):
-    _, subs, _ = known_wrong.corpus(assignment)
-    notebooks = 0
-    for i in range(copies):
-        for name, nbs in subs.items():
-            for file_name, nb in nbs.items():
-                target = folder / f"{name}-{i}" / assignment / file_name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                nbformat.write(nb, str(target))
-                notebooks += 1
-    return notebooks
 
 
 def timed_grade(assignment, subs, course, *how):
@@ -101,7 +89,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         subs = tmp / "submissions"
-        n = write_submissions(subs, args.assignment, 1 if args.quick else args.copies)
+        n = write_submissions(subs, args.assignment,
+                              submissions(args.assignment, 1 if args.quick else args.copies))
         print(f"grading {n} notebooks of {args.assignment!r} ({os.cpu_count()} CPUs here)")
         runs = {}
         for jobs in (1, 2):

@@ -79,49 +79,9 @@ def numpy_step(x, t, W1, b1, W2, b2):
 
 
 # ---- the engine and PyTorch: the same code, written the way a user writes it -------------
-class EngineMLP:
-    def __init__(self, p):
-        self.l1, self.l2 = nn.Linear(1, 1), nn.Linear(1, 1)
-        for layer, w, b in ((self.l1, "W1", "b1"), (self.l2, "W2", "b2")):
-            layer.weight = nn.Parameter(p[w].copy())
-            layer.bias = nn.Parameter(p[b].copy())
-        self.params = (self.l1.weight, self.l1.bias, self.l2.weight, self.l2.bias)
-        self.x, self.t = autodiff.tensor(p["x"]), autodiff.tensor(p["t"])
-
-    def fused(self):
-        for q in self.params:
-            q.grad = None
-        loss = F.mse_loss(self.l2(F.relu(self.l1(self.x))), self.t)
-        loss.backward()
-        return loss
-
-    def composed(self):
-        for q in self.params:
-            q.grad = None
-        W1, b1, W2, b2 = self.params
-        h = (self.x @ W1.T + b1).relu()
-        y = h @ W2.T + b2
-        loss = ((y - self.t) ** 2).mean()
-        loss.backward()
-        return loss
-
-    step = fused
-
-    def grads(self):
-        return [q.grad.data for q in self.params]
-
-
-class TorchMLP:
-    def __init__(self, torch, p):
-        self.torch = torch
-        self.F = torch.nn.functional
-        self.l1 = torch.nn.Linear(1, 1, dtype=torch.float64)
-        self.l2 = torch.nn.Linear(1, 1, dtype=torch.float64)
-        for layer, w, b in ((self.l1, "W1", "b1"), (self.l2, "W2", "b2")):
-            layer.weight = torch.nn.Parameter(torch.tensor(p[w]))
-            layer.bias = torch.nn.Parameter(torch.tensor(p[b]))
-        self.params = (self.l1.weight, self.l1.bias, self.l2.weight, self.l2.bias)
-        self.x, self.t = torch.tensor(p["x"]), torch.tensor(p["t"])
+class TwoForms:
+    """One training step in both forms; a subclass sets F (the functional module), l1, l2,
+    params (W1, b1, W2, b2), x and t with its own library."""
 
     def fused(self):
         for q in self.params:
@@ -139,6 +99,33 @@ class TorchMLP:
         loss = ((y - self.t) ** 2).mean()
         loss.backward()
         return loss
+
+
+class EngineMLP(TwoForms):
+    F = F
+
+    def __init__(self, p):
+        self.l1, self.l2 = nn.Linear(1, 1), nn.Linear(1, 1)
+        for layer, w, b in ((self.l1, "W1", "b1"), (self.l2, "W2", "b2")):
+            layer.weight = nn.Parameter(p[w].copy())
+            layer.bias = nn.Parameter(p[b].copy())
+        self.params = (self.l1.weight, self.l1.bias, self.l2.weight, self.l2.bias)
+        self.x, self.t = autodiff.tensor(p["x"]), autodiff.tensor(p["t"])
+
+    def grads(self):
+        return [q.grad.data for q in self.params]
+
+
+class TorchMLP(TwoForms):
+    def __init__(self, torch, p):
+        self.F = torch.nn.functional
+        self.l1 = torch.nn.Linear(1, 1, dtype=torch.float64)
+        self.l2 = torch.nn.Linear(1, 1, dtype=torch.float64)
+        for layer, w, b in ((self.l1, "W1", "b1"), (self.l2, "W2", "b2")):
+            layer.weight = torch.nn.Parameter(torch.tensor(p[w]))
+            layer.bias = torch.nn.Parameter(torch.tensor(p[b]))
+        self.params = (self.l1.weight, self.l1.bias, self.l2.weight, self.l2.bias)
+        self.x, self.t = torch.tensor(p["x"]), torch.tensor(p["t"])
 
     def grads(self):
         return [q.grad.numpy() for q in self.params]

@@ -92,11 +92,12 @@ def _roots(tensors, grads, create_graph):
                                "a grad_fn: nothing recorded it on the tape (was it computed "
                                "under no_grad(), or from tensors with requires_grad=False?)")
         if g is None:
-            if t.data.size != 1:
+            data = t.data
+            if data.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
                                    f"this output has shape {t.shape}. Pass gradient= (a "
                                    f"tensor of that shape), or reduce it first, e.g. .sum()")
-            g = np.ones(t.shape, t.dtype) if t.ndim else np.array(1.0, t.dtype)
+            g = np.array(1.0, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
         elif create_graph and isinstance(g, Tensor):
             # kept as it is, with its history: the result is then differentiable in g too
             # (the double-vjp trick: d/du <Jᵀu, v> = J v)
@@ -159,12 +160,8 @@ def _run(roots, retain_graph, create_graph, targets=None):
                 input_grads = _backward_for(node, g, wanted[node])
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
-            if len(input_grads) != len(node._next):
-                raise RuntimeError(f"{node._fn.__name__}.backward returned {len(input_grads)} "
-                                   f"gradients, but forward took {len(node._next)} inputs; "
-                                   f"return one per input (None where none is needed)")
-            if not node._fn._fresh_grads:
-                stored.update(map(id, input_grads))
+            if not node._fn._built_in:
+                _check_user_grads(node, input_grads, stored)
             for edge, gi in zip(node._next, input_grads):
                 if edge is None or gi is None:
                     continue
@@ -195,6 +192,16 @@ def _run(roots, retain_graph, create_graph, targets=None):
     finally:
         state.tensor_backward, state.grad_enabled = previous
     return found
+
+
+def _check_user_grads(node, input_grads, stored):
+    """A user's backward rule: one gradient per input, and arrays it may still hold (so a
+    `.grad` keeps a copy of them, never the array itself)."""
+    if len(input_grads) != len(node._next):
+        raise RuntimeError(f"{node._fn.__name__}.backward returned {len(input_grads)} "
+                           f"gradients, but forward took {len(node._next)} inputs; "
+                           f"return one per input (None where none is needed)")
+    stored.update(map(id, input_grads))
 
 
 def _on_paths(roots, targets):
@@ -241,7 +248,12 @@ def _conform(node, edge, gi, input_grads, create_graph):
     """Bring a gradient to its input's shape and dtype: an op whose inputs were broadcast
     returns gradients in the broadcast shape (`unbroadcast` sums them back); any other
     shape is a bug in the op's backward."""
-    if gi.shape != edge._shape:
+    shape = gi.shape
+    lead = len(shape) - len(edge._shape)
+    if lead > 0 and shape[lead:] == edge._shape and not create_graph:
+        # the common case, a bias added to every row: sum the new leading axes, inline
+        gi = np.add.reduce(gi, axis=0 if lead == 1 else tuple(range(lead)))
+    elif shape != edge._shape:
         if edge._fn is None and edge.variable.shape != edge._shape:
             raise RuntimeError(f"AccumulateGrad: the leaf of shape {edge._shape} that "
                                f"{node.name} used now has shape {edge.variable.shape} (its "

@@ -70,25 +70,30 @@ class Node:
     """The context an op's forward and backward share, and the op's place in the graph.
 
     `_next` holds, per forward argument, the Node that produced it (or a leaf's
-    `AccumulateGrad`), or None where no gradient flows. Defaults live on the class so that
-    creating a Node -- once per op call -- sets only its Function and its place on the tape.
+    `AccumulateGrad`), or None where no gradient flows. A Node is made on every op call:
+    what the traversal reads on every node is a slot, set once here; what few nodes have
+    has a default on the class; an op's own notes (`ctx.axes = ...`) go in its `__dict__`.
     """
 
-    _next = ()
-    needs_input_grad = ()  # per forward argument: is its gradient (or tangent) wanted?
-    _saved = ()          # the values given to save_for_backward; None once backward freed them
-    _sources = None      # a SavedTensor per saved value, once the node is on the tape
-    _hooks = None        # functions of the output's gradient: register_hook's, then
-                         # retain_grad's (which runs last, as in PyTorch)
-    _shape = None        # the output's shape and dtype, which gradients must match
-    _dtype = None
+    __slots__ = (
+        "_fn", "_seq",       # the Function, and its place on the tape (creation order)
+        "_next",
+        "needs_input_grad",  # per forward argument: is its gradient (or tangent) wanted?
+        "_saved",            # the values given to save_for_backward; None once freed
+        "_sources",          # a SavedTensor per saved value, once the node is on the tape
+        "_hooks",            # functions of the output's gradient: register_hook's, then
+                             # retain_grad's (which runs last, as in PyTorch)
+        "_shape", "_dtype",  # the output's shape and dtype, which gradients must match
+        "__dict__", "__weakref__")
     _trace = None        # where forward created this node, under detect_anomaly
     _out_tangent = None  # forward mode: the output's tangents, for when its Tensor is gone
     _held = None         # memory accounting: stops counting this node's buffers (memory.py)
 
     def __init__(self, fn):
         self._fn = fn
-        self._seq = next(_creation_order)  # its place on the tape
+        self._seq = next(_creation_order)
+        self._next = self.needs_input_grad = self._saved = ()
+        self._sources = self._hooks = self._shape = self._dtype = None
 
     @property
     def name(self):
@@ -188,11 +193,13 @@ class Node:
 class AccumulateGrad(Node):
     """The node behind a leaf that requires grad: backward ends here, adding into `.grad`."""
 
-    _seq = -1  # after every op node: nothing is computed from a leaf's gradient
+    __slots__ = ("variable", "_array")  # the leaf, and the array it held when this was made
 
     def __init__(self, variable, previous=None):
-        self._fn = None
+        super().__init__(None)
+        self._seq = -1  # after every op node: nothing is computed from a leaf's gradient
         self.variable = variable
+        self._array = variable.data
         self._shape = variable.shape
         self._dtype = variable.dtype
         if previous is not None:  # the leaf changed shape: its hooks stay registered
@@ -206,13 +213,14 @@ class AccumulateGrad(Node):
 class Function:
     """Subclass with static `forward(ctx, ...)` and `backward(ctx, grad)`; call `.apply`."""
 
-    # Built-in ops' backward rules return new arrays (or views of them), which `.grad` may
-    # keep and later add into in place; a user's rule may return an array it also holds.
-    _fresh_grads = False
+    # The engine's own ops are trusted by the traversal: their backward rules return one
+    # gradient per input, as new arrays (or views of them) that `.grad` may keep and later
+    # add into in place. A user's rule is checked, and may return an array it also holds.
+    _built_in = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls._fresh_grads = cls.__module__.startswith(__package__ + ".")
+        cls._built_in = cls.__module__.startswith(__package__ + ".")
 
     @staticmethod
     def forward(ctx, *args):
@@ -229,8 +237,8 @@ class Function:
     @classmethod
     def apply(cls, *args):
         ctx = Node(cls)
-        arrays, needs, edges = [], [], []
         recording = state.grad_enabled
+        arrays, needs, edges = [], [], []
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)

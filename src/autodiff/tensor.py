@@ -12,18 +12,21 @@ from .function import AccumulateGrad, VersionCounter
 from .grad_mode import state
 
 _FLOAT_KINDS = "f"
+_new = object.__new__
 _ALLOWED_KINDS = "fiub"
 
 
 class Tensor:
     __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__
     __hash__ = object.__hash__
-    # Defaults on the class: a new Tensor -- one per op call -- sets only what differs.
-    grad = None
-    grad_fn = None
-    requires_grad = False
-    _version_counter = None  # its buffer's VersionCounter, shared by all aliases; made on
+    # A Tensor is made on every op call: what every one sets is a slot (cheaper to make and
+    # to read than a dict per instance); what few set has a default on the class.
+    __slots__ = (
+        "data", "requires_grad", "grad_fn",
+        "_version_counter",  # its buffer's VersionCounter, shared by all aliases; made on
                              # first use (saving, a view, an in-place change)
+        "__dict__", "__weakref__")
+    grad = None
     _tangent = None       # forward mode: {level: d(this)/d(input) along that jvp's direction}
     _accumulator = None   # a leaf's AccumulateGrad node, made on first use
 
@@ -35,15 +38,18 @@ class Tensor:
             raise TypeError(f"Tensor data must be numeric (bool, int or float); got dtype "
                             f"{array.dtype} from {type(data).__name__}")
         self.data = array
+        self.requires_grad = False
+        self.grad_fn = self._version_counter = None
         if requires_grad:
             self.requires_grad_(True)
 
     @staticmethod
     def _make(data, requires_grad):
         """The fast constructor `Function.apply` uses: no copy, no checks."""
-        t = object.__new__(Tensor)
+        t = _new(Tensor)
         t.data = data
         t.requires_grad = requires_grad
+        t.grad_fn = t._version_counter = None
         return t
 
     # ---- what it is ------------------------------------------------------------------
@@ -119,11 +125,13 @@ class Tensor:
         if self.grad_fn is not None:
             return self.grad_fn
         acc = self._accumulator
+        if acc is not None and acc._array is self.data:
+            return acc
         if acc is None or acc._shape != self.data.shape or acc._dtype != self.data.dtype:
             # first use, or `.data` was replaced by an array of another shape or dtype: the
             # graphs recorded from now on expect the new one (older ones keep the old node)
-            self._accumulator = AccumulateGrad(self, acc)
-            acc = self._accumulator
+            self._accumulator = acc = AccumulateGrad(self, acc)
+        acc._array = self.data
         return acc
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
@@ -300,7 +308,8 @@ class Tensor:
 
     @property
     def T(self):
-        return shape_ops.Permute.apply(self, tuple(reversed(range(self.ndim))))
+        n = self.data.ndim
+        return shape_ops.Permute.apply(self, (1, 0) if n == 2 else tuple(range(n - 1, -1, -1)))
 
     @property
     def mT(self):

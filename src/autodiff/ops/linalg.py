@@ -3,6 +3,7 @@ weights, transposed, carry the gradient back."""
 import numpy as np
 
 from ..function import Function
+from .arraylike import sum_axes
 
 
 class MatMul(Function):
@@ -15,13 +16,12 @@ class MatMul(Function):
             raise ValueError("matmul needs operands with at least one dimension; use * for "
                              "scalars")
         ctx.save_for_backward(a, b)
-        ctx.shapes = a.shape, b.shape
         return a @ b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        a_shape, b_shape = ctx.shapes
+        a_shape, b_shape = a.shape, b.shape
         # View vectors as matrices so one pair of formulas covers every case.
         if len(a_shape) == 1:
             a = a.reshape((1,) + a_shape)
@@ -69,7 +69,7 @@ class Linear(Function):
         x2 = x.reshape(-1, x.shape[-1]) if len(x.shape) != 2 else x
         gx = g @ weight if need_x else None
         gw = g2.T @ x2 if need_w else None
-        gb = g2.sum(0) if need_b else None
+        gb = sum_axes(g2, 0, False) if need_b else None
         return gx, gw, gb
 
     @staticmethod

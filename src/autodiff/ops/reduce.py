@@ -33,9 +33,13 @@ def _spread(ctx, g):
 
 
 def _prepare(ctx, a, dim, keepdim):
-    axes = _axes(dim, a.ndim)
-    ctx.in_shape, ctx.keepdim, ctx.axes = a.shape, keepdim, axes
-    ctx.kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    if dim is None:  # all of them (a loss): no dims to check
+        axes = tuple(range(a.ndim))
+        kept_shape = (1,) * a.ndim
+    else:
+        axes = _axes(dim, a.ndim)
+        kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    ctx.in_shape, ctx.keepdim, ctx.axes, ctx.kept_shape = a.shape, keepdim, axes, kept_shape
     return axes
 
 
@@ -58,10 +62,11 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, dim, keepdim):
         axes = _prepare(ctx, a, dim, keepdim)
-        ctx.count = math.prod(a.shape[i] for i in axes)
-        if a.dtype.kind != "f":
-            raise TypeError(f"mean needs a floating-point tensor; got dtype {a.dtype}")
-        if a.dtype == np.float16:  # numpy sums float16 in float32 for its mean
+        ctx.count = a.size if dim is None else math.prod(a.shape[i] for i in axes)
+        dtype = a.dtype
+        if dtype.kind != "f":
+            raise TypeError(f"mean needs a floating-point tensor; got dtype {dtype}")
+        if dtype == np.float16:  # numpy sums float16 in float32 for its mean
             return a.mean(axis=axes, keepdims=keepdim)
         return np.add.reduce(a, axis=axes, keepdims=keepdim) / ctx.count  # = numpy's mean
 

@@ -1,4 +1,6 @@
 """Ops that move elements without changing them; backward moves the gradient back."""
+import functools
+
 import numpy as np
 
 from ..function import Function
@@ -61,14 +63,20 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, g):
-        inverse = [0] * len(ctx.axes)  # g's axis i goes back to where it came from
-        for i, d in enumerate(ctx.axes):
-            inverse[d] = i  # (a negative d counts from the end here as in numpy)
-        return permute(g, tuple(inverse)), None
+        return permute(g, _inverse(ctx.axes)), None
 
     @staticmethod
     def jvp(ctx, t, _):
         return permute(t, ctx.axes)
+
+
+@functools.lru_cache(maxsize=256)
+def _inverse(axes):
+    """The permutation that undoes `axes`: g's axis i goes back to where it came from."""
+    inverse = [0] * len(axes)
+    for i, d in enumerate(axes):
+        inverse[d] = i  # (a negative d counts from the end here as in numpy)
+    return tuple(inverse)
 
 
 class Expand(Function):

@@ -55,7 +55,7 @@ class MSELoss(Function):
 
     @staticmethod
     def forward(ctx, y, t, reduction):
-        if np.shape(y) != np.shape(t):
+        if y.shape != (t.shape if type(t) is np.ndarray else np.shape(t)):
             raise ValueError(f"mse_loss: input shape {np.shape(y)} and target shape "
                              f"{np.shape(t)} differ; they must be equal")
         ctx.save_for_backward(y, t)

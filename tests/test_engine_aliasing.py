@@ -515,6 +515,21 @@ def test_a_leaf_whose_shape_changed_is_blamed_by_name():
     assert_close(w.grad, [2.0] * 4, "grad of the resized leaf after clearing .grad")
 
 
+@pytest.mark.parametrize("form", ["scaled", "a bias over rows"])
+def test_a_leaf_replaced_after_its_graph_was_recorded_is_blamed(form):
+    """The old graph's gradient has the old shape: it must not become the new leaf's .grad,
+    whether it arrives as it is or summed over the rows a bias was added to."""
+    w = leaf([1.0, 2.0, 3.0])
+    loss = (w * 2).sum() if form == "scaled" else (ad.tensor(np.ones((4, 3))) + w).sum()
+    w.data = np.ones(5)
+    with pytest.raises(RuntimeError) as e:
+        loss.backward()
+    message = str(e.value)
+    for part in ("AccumulateGrad", "(3,)", "(5,)", ".data"):
+        assert part in message, f"the error does not mention {part!r}: {message}"
+    assert w.grad is None
+
+
 def test_a_leaf_resized_to_a_broadcastable_shape_is_not_summed_silently():
     w = leaf([1.0])
     (w * 2).sum().backward()

@@ -293,6 +293,11 @@ def _accumulate_grad(tensor, g, create_graph, stored):
 
     As in PyTorch, a later pass adds into the same array in place, so `held = x.grad`
     follows; under create_graph it builds a new Tensor (the sum is part of the graph)."""
+    if g.shape != tensor.data.shape:
+        raise RuntimeError(f"AccumulateGrad: the graph was recorded with this leaf at shape "
+                           f"{tuple(g.shape)}, but it now has shape {tensor.shape} (its .data "
+                           f"was replaced after the forward pass); its gradient does not "
+                           f"fit. Run the forward pass again after changing .data.")
     grad = tensor.grad
     if grad is not None and grad.shape != g.shape:
         raise RuntimeError(f"AccumulateGrad: a gradient of shape {tuple(g.shape)} cannot be "
